@@ -1,0 +1,70 @@
+"""Command line: ``vendo-tray [--demo] | events | simulate | --self-test | --version``.
+
+Each command's module is imported only when chosen, so ``events`` and
+``simulate`` start without loading Qt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from vendo_tray import __version__
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vendo-tray",
+        description="Tray companion for Vendo: native notifications when a connection "
+        "needs re-authorization, errors, or the balance runs low.",
+    )
+    parser.add_argument("--version", action="version", version=f"vendo-tray {__version__}")
+    parser.add_argument("--demo", action="store_true",
+                        help="run against the built-in simulator with a scripted story (no account needed)")
+    parser.add_argument("--self-test", action="store_true",
+                        help="check that Qt, the tray, keyring, notifications, TLS and the simulator load; exit")
+    parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    events = sub.add_parser("events", help="print the live events stream, one line per event (like `stripe listen`)")
+    events.add_argument("--json", action="store_true", help="print JSON lines")
+    events.add_argument("--since", metavar="AGE",
+                        help="first print stored history younger than AGE (30s, 15m, 1h, 2d)")
+    events.add_argument("--base-url", help="Vendo base URL (default: VENDO_BASE_URL or https://vendo.run)")
+
+    simulate = sub.add_parser("simulate", help="run the Vendo-compatible simulator on 127.0.0.1")
+    simulate.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
+    simulate.add_argument("--scenario", default="quiet", help="scenario to play (see --list-scenarios)")
+    simulate.add_argument("--list-scenarios", action="store_true", help="list scenarios and exit")
+    simulate.add_argument("--key", default=None, help="the API key the simulator accepts (default: vendo_sk_demo)")
+    simulate.add_argument("--wire", choices=("live", "seed"), default="live",
+                          help="emit today's kinds (live) or the seed edition's")
+    simulate.add_argument("--ping", type=float, default=25.0, metavar="SECONDS", help="heartbeat interval")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.self_test:
+        from vendo_tray.selftest import run_self_test
+
+        return run_self_test()
+    if args.command == "events":
+        from vendo_tray.headless import run_events
+
+        return run_events(json_lines=args.json, since=args.since, base_url=args.base_url,
+                          log_level=args.log_level)
+    if args.command == "simulate":
+        from vendo_tray.simulator.cli import run_simulator
+
+        return run_simulator(args)
+    from vendo_tray.ui.app import run_app
+
+    return run_app(demo=args.demo, log_level=args.log_level)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""The app's observable state, as plain data the UI renders.
+
+``core.monitor.Monitor`` owns these and hands fresh (immutable) copies to its
+listeners; the UI never computes them itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.core.kinds import ACTION_STATUSES, VendoEvent
+from vendo_tray.core.notices import Notice, Withdraw
+
+
+class Phase(StrEnum):
+    """Where the events subscription stands; each has its own tray icon."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    OFFLINE = "offline"
+    KEY_MISSING = "key_missing"
+    KEY_REJECTED = "key_rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The last known connections, balance and spend caps (from REST)."""
+
+    connections: tuple[Connection, ...] = ()
+    balance: Balance | None = None
+    caps: SpendCaps | None = None
+    taken_at: datetime | None = None
+
+    @property
+    def needing_action(self) -> tuple[Connection, ...]:
+        return tuple(c for c in self.connections if c.status in ACTION_STATUSES)
+
+    def connection(self, slug: str | None) -> Connection | None:
+        return next((c for c in self.connections if c.slug == slug), None)
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    """Everything the tray icon, tooltip and status line show."""
+
+    phase: Phase = Phase.CONNECTING
+    #: One line on why we are not live (the exact error), or None.
+    detail: str | None = None
+    #: Seconds until the next attempt when reconnecting/offline.
+    retry_in: float | None = None
+    paused_until: datetime | None = None
+    demo: bool = False
+    #: "env", "keyring", "session" (memory only) or None.
+    key_source: str | None = None
+    snapshot: Snapshot = field(default_factory=Snapshot)
+
+    @property
+    def attention(self) -> int:
+        """How many connections need the user's action."""
+        return len(self.snapshot.needing_action)
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_until is not None
+
+
+class MonitorListener(Protocol):
+    """What the UI implements to follow the monitor (called on the loop thread)."""
+
+    def state_changed(self, state: AppState) -> None: ...
+
+    def event_recorded(self, event: VendoEvent) -> None: ...
+
+    def notice(self, item: Notice | Withdraw) -> None: ...
