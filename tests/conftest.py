@@ -1,0 +1,144 @@
+"""Shared fixtures: an isolated home for every test, and real desktop parts.
+
+One Xvfb display and one private session bus serve the whole run (started in
+``pytest_configure``, before any QApplication exists, since Qt picks its
+platform once per process).  The tray host, Secret Service and notification
+daemon are per test, because their absence is a state we test too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import desktop
+
+_session: dict[str, object] = {}
+TEST_KEY = "vendo_sk_test_0123456789abcdef"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for var in ("VENDO_API_KEY", "VENDO_BASE_URL"):
+        os.environ.pop(var, None)
+    if desktop.have("Xvfb", "dbus-daemon"):
+        display = desktop.start_xvfb()
+        bus = desktop.start_session_bus()
+        _session.update(display=display, bus=bus)
+        os.environ["DISPLAY"] = display.name
+        os.environ["DBUS_SESSION_BUS_ADDRESS"] = bus.address
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
+    elif os.environ.get("CI"):
+        raise pytest.UsageError("CI needs Xvfb and dbus-daemon (see .ci/run)")
+    else:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        os.environ.pop("DISPLAY", None)
+    # Qt must not mix in the developer's desktop theme or a stray tray host.
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    os.environ["QT_QUICK_BACKEND"] = "software"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    bus = _session.pop("bus", None)
+    if isinstance(bus, desktop.Bus):
+        bus.stop()
+    display = _session.pop("display", None)
+    if isinstance(display, desktop.Display):
+        desktop.stop_process(display.proc)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own HOME and XDG dirs: no real config, keyring or log is touched."""
+    home = tmp_path_factory.mktemp("home")
+    runtime = home / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local" / "share"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(home / ".local" / "state"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
+    monkeypatch.delenv("VENDO_API_KEY", raising=False)
+    monkeypatch.delenv("VENDO_BASE_URL", raising=False)
+    return home
+
+
+def _require(name: str) -> None:
+    if name not in _session:
+        pytest.fail(f"needs {name}: install xvfb and dbus (see .ci/run)")
+
+
+@pytest.fixture
+def xvfb_display() -> str:
+    """The run's Xvfb display name (":90" …), already in $DISPLAY."""
+    _require("display")
+    return _session["display"].name  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def session_bus() -> str:
+    """The run's private session bus address, already in $DBUS_SESSION_BUS_ADDRESS."""
+    _require("bus")
+    return _session["bus"].address  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def tray_host(xvfb_display: str) -> Iterator[None]:
+    """A real system tray (trayer) on the Xvfb display for the test's duration."""
+    if not desktop.have("trayer", "xdotool"):
+        pytest.fail("needs trayer and xdotool (see .ci/run)")
+    with desktop.trayer():
+        yield
+
+
+@pytest.fixture
+def secret_service(session_bus: str, isolated_home: Path) -> Iterator[None]:
+    """gnome-keyring's Secret Service, unlocked, keeping its files under the temp HOME."""
+    if not desktop.have("gnome-keyring-daemon"):
+        pytest.fail("needs gnome-keyring (see .ci/run)")
+    with desktop.gnome_keyring():
+        yield
+
+
+@pytest.fixture
+def dunst(session_bus: str, xvfb_display: str, tmp_path: Path) -> Iterator[None]:
+    """The dunst notification daemon owning org.freedesktop.Notifications."""
+    if not desktop.have("dunst", "dunstctl"):
+        pytest.fail("needs dunst (see .ci/run)")
+    with desktop.dunst(tmp_path):
+        yield
+
+
+@pytest.fixture
+def simulator() -> Iterator[object]:
+    """The project's Vendo-compatible simulator on 127.0.0.1 (fast pings for tests)."""
+    from vendo_tray.simulator import Simulator
+
+    sim = Simulator(key=TEST_KEY, ping_interval=0.5)
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def api_key() -> str:
+    return TEST_KEY
+
+
+@pytest.fixture(scope="session")
+def screenshots_dir() -> Path:
+    path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def which(name: str) -> str:
+    found = shutil.which(name)
+    assert found, f"{name} not installed"
+    return found

@@ -1,0 +1,27 @@
+"""The real desktop parts the other tests rely on actually come up."""
+
+from __future__ import annotations
+
+import keyring
+from PySide6.QtWidgets import QSystemTrayIcon
+
+import desktop
+
+
+def test_tray_available_only_with_tray_host(qapp, xvfb_display) -> None:
+    assert not QSystemTrayIcon.isSystemTrayAvailable()
+    with desktop.trayer():
+        assert QSystemTrayIcon.isSystemTrayAvailable()
+
+
+def test_secret_service_round_trip(secret_service) -> None:
+    keyring.core.set_keyring(keyring.core.load_keyring("keyring.backends.SecretService.Keyring"))
+    try:
+        keyring.set_password("vendo-tray-test", "probe", "hello")
+        assert keyring.get_password("vendo-tray-test", "probe") == "hello"
+    finally:
+        keyring.core._keyring_backend = None  # next user re-detects the backend
+
+
+def test_notification_daemon_owns_the_name(dunst, session_bus) -> None:
+    assert desktop.bus_name_has_owner("org.freedesktop.Notifications")
