@@ -1,0 +1,213 @@
+"""Words and severities the UI shows, decided here so they stay Qt-free.
+
+The window, the tray tooltip and the CLI all describe the same things (how
+long ago an event happened, how bad a kind or a connection status is, what the
+stream is doing, what the balance and caps are).  Keeping those decisions in
+one plain module means they are unit-tested without a QApplication and the
+widgets only map a :class:`Severity` to a colour.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from enum import StrEnum
+
+from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.core.kinds import ACTION_STATUSES, Kind, VendoEvent, format_micros
+from vendo_tray.core.state import AppState, Phase
+
+
+class Severity(StrEnum):
+    """How much an event or status should catch the eye (one colour each)."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+_KIND_SEVERITY: dict[Kind, Severity] = {
+    Kind.CONNECTED: Severity.OK,
+    Kind.DISCONNECTED: Severity.INFO,
+    Kind.NEEDS_REAUTH: Severity.WARNING,
+    Kind.ERROR: Severity.CRITICAL,
+    Kind.STATUS: Severity.INFO,
+    Kind.CHANGED: Severity.INFO,
+    Kind.BALANCE: Severity.INFO,
+    Kind.BALANCE_LOW: Severity.WARNING,
+    Kind.BALANCE_EXHAUSTED: Severity.CRITICAL,
+    Kind.USAGE: Severity.INFO,
+    Kind.CAP_WARNED: Severity.WARNING,
+    Kind.CAP_TRIPPED: Severity.CRITICAL,
+    Kind.DEPLOYMENT_UPDATED: Severity.INFO,
+    Kind.STREAM_ERROR: Severity.WARNING,
+    Kind.UNKNOWN: Severity.INFO,
+}
+
+_STATUS_SEVERITY: dict[str, Severity] = {
+    "connected": Severity.OK,
+    "available": Severity.INFO,
+    "pending_setup": Severity.INFO,
+    "needs_reauth": Severity.WARNING,
+    "error": Severity.CRITICAL,
+    "revoked": Severity.CRITICAL,
+}
+
+#: The kind groups a user can filter by, in display order, with their labels.
+GROUP_LABELS: dict[str, str] = {
+    "connection": "Connections",
+    "billing": "Billing",
+    "deployment": "Deployment",
+    "stream": "Stream",
+    "other": "Other",
+}
+
+
+def status_severity(status: str | None) -> Severity:
+    """A connection status ("needs_reauth", "error", …) as a severity."""
+    return _STATUS_SEVERITY.get(status or "", Severity.INFO)
+
+
+def event_severity(event: VendoEvent) -> Severity:
+    """An event's severity; a bare status change is as bad as its new status."""
+    if event.kind is Kind.STATUS:
+        return status_severity(event.status)
+    return _KIND_SEVERITY.get(event.kind, Severity.INFO)
+
+
+def status_label(status: str | None) -> str:
+    """``"needs_reauth"`` → ``"Needs re-authorization"`` for lists."""
+    labels = {
+        "connected": "Connected",
+        "available": "Available",
+        "pending_setup": "Pending setup",
+        "needs_reauth": "Needs re-authorization",
+        "error": "Error",
+        "revoked": "Revoked",
+    }
+    if not status:
+        return "Unknown"
+    return labels.get(status, status.replace("_", " ").capitalize())
+
+
+def needs_action(connection: Connection) -> bool:
+    """Whether the user has to do something about this connection."""
+    return connection.status in ACTION_STATUSES
+
+
+def connection_action_label(connection: Connection) -> str:
+    """The one button a connection row offers."""
+    return "Re-authorize" if needs_action(connection) else "Manage"
+
+
+def relative_time(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:
+    """"just now", "5 min ago", "3 h ago", "yesterday", "4 days ago", or a date.
+
+    Dates older than a week are shown in ``tz`` (default: the machine's zone).
+    A time slightly in the future (server clock skew) reads "just now" rather
+    than a confusing "in 2 min".
+    """
+    seconds = (now - when).total_seconds()
+    if seconds < 45:
+        return "just now"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min ago"
+    hours = int(seconds // 3600)
+    if hours < 24:
+        return f"{hours} h ago"
+    days = int(seconds // 86400)
+    if days < 2:
+        return "yesterday"
+    if days < 7:
+        return f"{days} days ago"
+    local = when.astimezone(tz)
+    if local.year == now.astimezone(tz).year:
+        return f"{local.day} {local:%b}"
+    return f"{local.day} {local:%b} {local.year}"
+
+
+def exact_time(when: datetime, tz: tzinfo | None = None) -> str:
+    """The full local time for a tooltip: ``"Fri 2 May 2026, 14:03:07 CEST"``.
+
+    ``tz`` defaults to the machine's zone; tests pass one explicitly.
+    """
+    local = when.astimezone(tz)
+    zone = local.tzname() or ""
+    return f"{local:%a} {local.day} {local:%b %Y, %H:%M:%S} {zone}".rstrip()
+
+
+def balance_text(balance: Balance | None) -> str:
+    """The header's balance, or a dash while unknown."""
+    if balance is None:
+        return "—"
+    text = format_micros(balance.credits_remaining_micros)
+    return text if balance.currency in ("", "USD") else f"{text} {balance.currency}"
+
+
+def cap_text(used: int, cap: int | None) -> str:
+    """``"$1.20 of $5.00"`` or ``"$1.20 (no cap)"``."""
+    if cap is None:
+        return f"{format_micros(used)} (no cap)"
+    return f"{format_micros(used)} of {format_micros(cap)}"
+
+
+def cap_severity(used: int, cap: int | None) -> Severity:
+    """Amber from 80 % of a cap, red at the cap (the server's own thresholds)."""
+    if cap is None or cap <= 0:
+        return Severity.INFO if cap is None else Severity.CRITICAL
+    ratio = used / cap
+    if ratio >= 1:
+        return Severity.CRITICAL
+    if ratio >= 0.8:
+        return Severity.WARNING
+    return Severity.OK
+
+
+def caps_text(caps: SpendCaps | None) -> str:
+    """Both caps on one line for the header."""
+    if caps is None:
+        return "—"
+    return (f"today {cap_text(caps.used_today_micros, caps.daily_micros)}"
+            f" · this month {cap_text(caps.used_month_micros, caps.monthly_micros)}")
+
+
+_PHASE_WORDS: dict[Phase, str] = {
+    Phase.CONNECTING: "Connecting…",
+    Phase.LIVE: "Live",
+    Phase.RECONNECTING: "Reconnecting",
+    Phase.OFFLINE: "Offline",
+    Phase.KEY_MISSING: "No API key",
+    Phase.KEY_REJECTED: "API key rejected",
+}
+
+_PHASE_SEVERITY: dict[Phase, Severity] = {
+    Phase.CONNECTING: Severity.INFO,
+    Phase.LIVE: Severity.OK,
+    Phase.RECONNECTING: Severity.WARNING,
+    Phase.OFFLINE: Severity.WARNING,
+    Phase.KEY_MISSING: Severity.CRITICAL,
+    Phase.KEY_REJECTED: Severity.CRITICAL,
+}
+
+
+def phase_severity(state: AppState) -> Severity:
+    return _PHASE_SEVERITY.get(state.phase, Severity.INFO)
+
+
+def phase_text(state: AppState) -> str:
+    """One line on the stream: ``"Reconnecting in 4 s — connection refused"``."""
+    words = _PHASE_WORDS.get(state.phase, str(state.phase))
+    if state.phase in (Phase.RECONNECTING, Phase.OFFLINE) and state.retry_in is not None:
+        words += f" in {max(0, round(state.retry_in))} s"
+    if state.detail:
+        words += f" — {state.detail}"
+    extras = []
+    if state.paused_until is not None:
+        until = state.paused_until.astimezone()
+        extras.append(f"notifications paused until {until:%H:%M}")
+    if state.demo:
+        extras.append("demo")
+    if extras:
+        words += " · " + " · ".join(extras)
+    return words
