@@ -1,0 +1,122 @@
+"""Logging: a rotating file in the platform's log directory, with secrets redacted.
+
+WHY a filter on every handler rather than "be careful what you log": an
+exception message from an HTTP library, a URL with ``app_key=`` in it, or a
+debug dump of request headers can all carry the API key without anyone
+meaning to log it.  The :class:`RedactingFilter` rewrites each record (message,
+arguments, traceback text) before any handler formats it, so the key cannot
+reach the file, the terminal or a bug report pasted from either.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+import sys
+from pathlib import Path
+
+import platformdirs
+
+APP_DIR_NAME = "vendo-tray"
+LOG_FILE_NAME = "vendo-tray.log"
+#: One megabyte per file, three old files: enough for a week of normal use.
+MAX_BYTES = 1_000_000
+BACKUP_COUNT = 3
+
+REDACTED = "[redacted]"
+
+#: (pattern, replacement) pairs; order matters only for readability.
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # App keys: vendo_sk_ followed by anything key-like.
+    (re.compile(r"vendo_sk_[A-Za-z0-9_\-]*"), "vendo_sk_" + REDACTED),
+    # Authorization headers and their dict/repr forms: "Bearer <token>".
+    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=\-]+"), r"\1\2" + REDACTED),
+    # Keys carried in URLs (the SDK's connect URL puts the key in app_key=).
+    (re.compile(r"(?i)\b((?:app_key|api_key|apikey|access_token|token)=)[^&\s'\"#]+"), r"\1" + REDACTED),
+)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with anything shaped like a secret replaced."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record in place so no handler ever sees a secret.
+
+    The message is rendered (``msg % args``) first, because a key passed as an
+    argument is just as dangerous as one in the format string.  Traceback text
+    is rendered here too (``exc_text``), since formatters reuse it verbatim.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not lose the record
+            message = f"{record.msg!r} {record.args!r}"
+        record.msg = redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+def default_log_dir() -> Path:
+    """The platform's per-user log directory (e.g. ~/.local/state/vendo-tray/log)."""
+    return platformdirs.user_log_path(APP_DIR_NAME, appauthor=False)
+
+
+def install_redaction(logger: logging.Logger | None = None) -> None:
+    """Attach the redacting filter to every handler of ``logger`` (root by default)."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+_OURS = "_vendo_tray_handler"
+
+
+def setup_logging(level: str = "INFO", log_dir: Path | None = None, *,
+                  console: bool = True) -> Path:
+    """Configure the root logger once for the app; return the log file's path.
+
+    Calling it again replaces the handlers it installed before (tests and the
+    demo may call it more than once) and leaves foreign handlers alone, but
+    those get the redacting filter too.
+    """
+    directory = log_dir or default_log_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOG_FILE_NAME
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, _OURS, False):
+            root.removeHandler(handler)
+            handler.close()
+
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    file_handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=MAX_BYTES, backupCount=BACKUP_COUNT, encoding="utf-8")
+    file_handler.setFormatter(fmt)
+    handlers: list[logging.Handler] = [file_handler]
+    if console:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handlers.append(stream)
+    for handler in handlers:
+        setattr(handler, _OURS, True)
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    # Third-party chatter at DEBUG (HTTP internals) is noise, and the most
+    # likely place for a header dump: keep it at INFO unless asked.
+    for noisy in ("httpx", "httpcore", "asyncio", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
+    install_redaction(root)
+    return path

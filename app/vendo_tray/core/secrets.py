@@ -1,0 +1,206 @@
+"""The API key, kept in the OS keyring (never a file we write).
+
+Shaped after Maestral's keyring handling: one small class in front of
+``keyring`` that turns the many ways a keyring can fail into two typed errors
+the UI can explain in one sentence:
+
+* :class:`KeyringUnavailable` – there is no usable backend (no Secret Service
+  on this session, or only a plain-text one).  The app then keeps the key in
+  memory for this session only and says so; it never silently falls back to
+  a plain-text file.
+* :class:`KeyringLocked` – the keyring exists but is locked (or the unlock
+  prompt was dismissed).  The UI asks the user to unlock it and offers Retry.
+
+``VENDO_API_KEY`` in the environment wins over the keyring, as in the SDKs.
+
+These calls may block (D-Bus round trips, an unlock prompt); the UI runs them
+off the event-loop thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import keyring
+import keyring.errors
+from keyring.backend import KeyringBackend
+
+log = logging.getLogger(__name__)
+
+SERVICE = "vendo-tray"
+ACCOUNT = "api-key"
+ENV_VAR = "VENDO_API_KEY"
+
+#: Where the key in use came from (mirrors ``AppState.key_source``).
+SOURCE_ENV = "env"
+SOURCE_KEYRING = "keyring"
+SOURCE_SESSION = "session"
+
+
+class SecretsError(Exception):
+    """Any failure to read or store the key.  Messages never contain the key."""
+
+
+class KeyringUnavailable(SecretsError):
+    """No usable keyring backend on this system/session."""
+
+
+class KeyringLocked(SecretsError):
+    """The keyring is locked, or the user dismissed the unlock prompt."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLookup:
+    """The key to use at start-up, where it came from, and why not if missing."""
+
+    key: str | None
+    source: str | None
+    problem: SecretsError | None = None
+
+
+def _is_plaintext(backend: KeyringBackend) -> bool:
+    """keyrings.alt's file backends store secrets readable on disk: refuse them."""
+    module = type(backend).__module__
+    return module.startswith("keyrings.alt") or "Plaintext" in type(backend).__name__
+
+
+def _is_fail(backend: KeyringBackend) -> bool:
+    return type(backend).__module__ == "keyring.backends.fail"
+
+
+def describe_backend(backend: KeyringBackend) -> str:
+    """A short human name ("SecretService Keyring") for the dialog."""
+    name = getattr(backend, "name", None)
+    return str(name) if name else type(backend).__name__
+
+
+class KeyStore:
+    """Reads, stores and forgets the API key.
+
+    ``backend`` defaults to whatever ``keyring`` chose for this session;
+    tests pass a specific one.  ``env`` defaults to ``os.environ``.
+    """
+
+    def __init__(self, backend: KeyringBackend | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self._backend = backend
+        self._env = os.environ if env is None else env
+        self._session_key: str | None = None
+        self._lock = threading.Lock()
+
+    # -- backend ---------------------------------------------------------
+    @property
+    def backend(self) -> KeyringBackend:
+        if self._backend is None:
+            self._backend = keyring.get_keyring()
+        return self._backend
+
+    def backend_name(self) -> str:
+        return describe_backend(self.backend)
+
+    def _usable_backend(self) -> KeyringBackend:
+        backend = self.backend
+        if _is_fail(backend):
+            raise KeyringUnavailable(
+                "No system keyring was found (no Secret Service, KWallet, macOS Keychain "
+                "or Windows Credential Locker is reachable from this session).")
+        if _is_plaintext(backend):
+            raise KeyringUnavailable(
+                f"The only keyring available ({describe_backend(backend)}) stores secrets "
+                "in a plain-text file, which Vendo Tray refuses to use.")
+        return backend
+
+    def _call(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
+        """Run a backend call, translating its failures into our two errors."""
+        backend = self._usable_backend()
+        try:
+            with self._lock:
+                return fn(backend, *args)
+        except keyring.errors.KeyringLocked as exc:
+            raise KeyringLocked(
+                "Your keyring is locked. Unlock it (for example by logging in again "
+                "or opening your keyring manager) and retry.") from exc
+        except keyring.errors.NoKeyringError as exc:
+            raise KeyringUnavailable(f"No system keyring is available ({exc}).") from exc
+        except keyring.errors.InitError as exc:
+            raise KeyringUnavailable(f"The keyring could not be opened: {exc}") from exc
+        except keyring.errors.PasswordDeleteError:
+            raise
+        except Exception as exc:  # D-Bus errors, dismissed prompts, …
+            if "lock" in type(exc).__name__.lower() or "dismiss" in str(exc).lower():
+                raise KeyringLocked(
+                    "Your keyring is locked (or the unlock prompt was dismissed). "
+                    "Unlock it and retry.") from exc
+            log.warning("keyring %s failed: %s", what, type(exc).__name__)
+            raise KeyringUnavailable(
+                f"The keyring failed to {what} the key ({type(exc).__name__}).") from exc
+
+    # -- public API --------------------------------------------------------
+    def env_key(self) -> str | None:
+        value = (self._env.get(ENV_VAR) or "").strip()
+        return value or None
+
+    def read(self) -> str | None:
+        """The key stored in the keyring, or None; raises our typed errors."""
+        value = self._call("read", lambda b: b.get_password(SERVICE, ACCOUNT))
+        return value or None
+
+    def save(self, key: str) -> None:
+        """Store ``key`` in the keyring; raises KeyringUnavailable/KeyringLocked.
+
+        On success the session-only copy (if any) is dropped: the keyring is
+        now the source of truth.
+        """
+        key = key.strip()
+        if not key:
+            raise ValueError("empty key")
+        self._call("store", lambda b: b.set_password(SERVICE, ACCOUNT, key))
+        self._session_key = None
+        log.info("API key saved in the keyring (%s)", self.backend_name())
+
+    def forget(self) -> None:
+        """Remove the key from the keyring and memory (missing is fine)."""
+        self._session_key = None
+        try:
+            self._call("delete", lambda b: b.delete_password(SERVICE, ACCOUNT))
+        except keyring.errors.PasswordDeleteError:
+            pass
+
+    def keep_for_session(self, key: str) -> None:
+        """Hold ``key`` in memory only, when the keyring cannot take it."""
+        self._session_key = key.strip() or None
+        log.info("API key kept in memory for this session only (no usable keyring)")
+
+    def lookup(self) -> KeyLookup:
+        """The key to use now: environment, then keyring, then session memory."""
+        env = self.env_key()
+        if env:
+            return KeyLookup(env, SOURCE_ENV)
+        problem: SecretsError | None = None
+        try:
+            stored = self.read()
+            if stored:
+                return KeyLookup(stored, SOURCE_KEYRING)
+        except SecretsError as exc:
+            problem = exc
+            log.warning("cannot read the key from the keyring: %s", exc)
+        if self._session_key:
+            return KeyLookup(self._session_key, SOURCE_SESSION, problem)
+        return KeyLookup(None, None, problem)
+
+
+def describe_source(source: str | None) -> str:
+    """One sentence for the settings dialog about where the key in use came from."""
+    if source == SOURCE_ENV:
+        return (f"Using the key from the {ENV_VAR} environment variable; it takes precedence "
+                "over the keyring until it is unset.")
+    if source == SOURCE_KEYRING:
+        return "Using the key stored in your system keyring."
+    if source == SOURCE_SESSION:
+        return ("Using a key held in memory for this session only: no system keyring "
+                "could store it. It will be gone when Vendo Tray quits.")
+    return "No key configured yet."
