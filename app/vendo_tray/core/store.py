@@ -1,0 +1,650 @@
+"""Event history in SQLite: every event once, the resume id, and retention.
+
+Why SQLite (stdlib ``sqlite3``) in WAL mode: the window pages lazily through
+up to 100,000 rows while the stream keeps writing, and the headless
+``vendo-tray events --since`` may read the same file from another process
+while the app runs.  WAL lets those readers proceed without blocking the one
+writer, and ``synchronous=NORMAL`` keeps bursts fast (a power cut can lose the
+last few commits, never corrupt the file).
+
+The store is used from one thread (the asyncio loop).  It never crashes the
+app: a corrupt, locked or foreign file is moved aside (``name.corrupt-<time>``,
+with its ``-wal``/``-shm`` companions) and a fresh history is started; if even
+that fails, history lives in memory for this session.  ``recovered_from`` and
+``problem`` tell the UI what happened, once.
+
+A failed write never loses an event either: :meth:`Store.add` then answers
+"new" (so the event is still delivered) and deduplicates against a small
+in-memory set of recent keys instead.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from vendo_tray.core.kinds import Kind, VendoEvent
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+#: Kinds that ask the user to do something; with status "revoked" they form
+#: the window's "needs action" view.
+NEEDS_ACTION_KINDS = frozenset({
+    Kind.NEEDS_REAUTH, Kind.ERROR, Kind.BALANCE_LOW, Kind.BALANCE_EXHAUSTED, Kind.CAP_TRIPPED,
+})
+NEEDS_ACTION_STATUSES = frozenset({"revoked"})
+
+#: Raw data longer than this (as JSON text) is stored truncated: a hostile or
+#: broken server must not be able to grow the history by megabytes per event.
+MAX_RAW_CHARS = 64_000
+
+#: SQLite integers are signed 64-bit; larger values (only a hostile server
+#: sends them) are stored as NULL rather than failing the whole batch.
+_INT64 = (-(2**63), 2**63 - 1)
+
+#: How many recent keys to remember for deduplication while the database
+#: cannot be written (disk full, I/O error).
+_FALLBACK_KEYS = 10_000
+
+#: Prune automatically after this many inserts (the app may also call prune()).
+_PRUNE_EVERY = 1_000
+
+_DATA_JSON = 0   # ``data`` column holds JSON text
+_DATA_TEXT = 1   # ``data`` column holds a repr or a truncated JSON text: read back as str
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id               INTEGER PRIMARY KEY,
+    key              TEXT UNIQUE,
+    kind             TEXT NOT NULL,
+    grp              TEXT NOT NULL,
+    wire_kind        TEXT NOT NULL,
+    slug             TEXT,
+    connection_id    TEXT,
+    status           TEXT,
+    message          TEXT,
+    remaining_micros INTEGER,
+    provider         TEXT,
+    micros           INTEGER,
+    win              TEXT,
+    pct              REAL,
+    summary          TEXT NOT NULL,
+    needs_action     INTEGER NOT NULL,
+    data             TEXT,
+    data_fmt         INTEGER NOT NULL,
+    at               TEXT,
+    received_at      TEXT NOT NULL,
+    received_us      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_received ON events(received_us);
+CREATE INDEX IF NOT EXISTS events_grp ON events(grp);
+CREATE INDEX IF NOT EXISTS events_slug ON events(slug);
+CREATE INDEX IF NOT EXISTS events_action ON events(needs_action) WHERE needs_action = 1;
+CREATE TABLE IF NOT EXISTS meta (
+    name  TEXT PRIMARY KEY,
+    value TEXT
+);
+"""
+
+_COLUMNS = (
+    "key, kind, grp, wire_kind, slug, connection_id, status, message, remaining_micros, "
+    "provider, micros, win, pct, summary, needs_action, data, data_fmt, at, received_at, received_us"
+)
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+_SELECT = f"SELECT id, {_COLUMNS} FROM events"
+
+_LAST_EVENT_ID = "last_event_id"
+
+# SQLite primary result codes that mean "this file is damaged or not ours".
+_SQLITE_CORRUPT = 11
+_SQLITE_NOTADB = 26
+
+
+class StoreReadOnly(RuntimeError):
+    """A write was attempted on a store opened with ``read_only=True``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    groups: tuple[str, ...] | None
+    slug: str | None
+    text: str | None
+    needs_action: bool
+
+    @classmethod
+    def of(cls, groups: Iterable[str] | None, slug: str | None, text: str | None,
+           needs_action: bool) -> _Filters:
+        return cls(
+            groups=tuple(sorted(set(groups))) if groups is not None else None,
+            slug=slug or None,
+            text=text.strip() or None if text else None,
+            needs_action=bool(needs_action),
+        )
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.groups is not None:
+            if not self.groups:
+                clauses.append("0")
+            else:
+                clauses.append(f"grp IN ({', '.join('?' * len(self.groups))})")
+                params.extend(self.groups)
+        if self.slug is not None:
+            clauses.append("slug = ?")
+            params.append(self.slug)
+        if self.needs_action:
+            clauses.append("needs_action = 1")
+        if self.text is not None:
+            pattern = "%" + escape_like(self.text) + "%"
+            fields = ("summary", "wire_kind", "slug", "connection_id", "message", "status", "provider")
+            clauses.append("(" + " OR ".join(f"{f} LIKE ? ESCAPE '\\'" for f in fields) + ")")
+            params.extend([pattern] * len(fields))
+        return clauses, params
+
+
+def escape_like(text: str) -> str:
+    """Make ``text`` match literally inside a LIKE pattern (escape char ``\\``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def needs_action(event: VendoEvent) -> bool:
+    """Whether the event belongs in the window's "needs action" view."""
+    return event.kind in NEEDS_ACTION_KINDS or event.status in NEEDS_ACTION_STATUSES
+
+
+class Store:
+    """The event history and the stream's resume id; see the module docstring.
+
+    Construct with :meth:`open`, never directly.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, *, path: Path | None, read_only: bool,
+                 retention_days: float, max_events: int) -> None:
+        self._conn = conn
+        self.path = path
+        self.read_only = read_only
+        self.retention_days = retention_days
+        self.max_events = max_events
+        #: Where a damaged database was moved to at open, for the UI to mention once.
+        self.recovered_from: Path | None = None
+        #: A one-line explanation when history is degraded (e.g. kept in memory only).
+        self.problem: str | None = None
+        self._fallback_keys: OrderedDict[str, None] = OrderedDict()
+        self._since_prune = 0
+        # (filters, next offset, last id) of the previous page(), for keyset continuation.
+        self._page_hint: tuple[_Filters, int, int] | None = None
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: Path, *, retention_days: float = 30, max_events: int = 50_000,
+             read_only: bool = False, busy_timeout: float = 2.0) -> Store:
+        """Open (creating if needed) the history at ``path``; never raises.
+
+        ``read_only`` is for a second process (``events --since``) reading while
+        the app writes: it never creates, prunes or moves anything.
+        ``busy_timeout`` is how long to wait for another process's lock before
+        treating the file as locked.
+        """
+        path = Path(path)
+        kwargs = dict(retention_days=retention_days, max_events=max_events)
+        try:
+            store = cls._open_file(path, read_only=read_only, busy_timeout=busy_timeout, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            if read_only:
+                log.warning("event history %s could not be read (%s); showing none", path, exc)
+                store = cls._open_memory(**kwargs)
+                store.path, store.read_only = path, True
+                store.problem = f"history could not be read: {exc}"
+                return store
+            return cls._recover(path, exc, busy_timeout=busy_timeout, **kwargs)
+        if not read_only:
+            store.prune()
+        return store
+
+    @classmethod
+    def _open_file(cls, path: Path, *, read_only: bool, busy_timeout: float,
+                   retention_days: float, max_events: int) -> Store:
+        if read_only:
+            if not path.is_file():
+                store = cls._open_memory(retention_days=retention_days, max_events=max_events)
+                store.path, store.read_only = path, True
+                return store
+            conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                   timeout=busy_timeout, isolation_level=None)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            if read_only:
+                conn.execute("PRAGMA query_only = 1")
+                _check_readable(conn)
+            else:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    log.warning("event history %s: journal mode is %s, not WAL", path, mode)
+                conn.execute("PRAGMA synchronous = NORMAL")
+                _check_readable(conn)
+                _create_schema(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path=path, read_only=read_only, retention_days=retention_days,
+                   max_events=max_events)
+
+    @classmethod
+    def _open_memory(cls, *, retention_days: float, max_events: int) -> Store:
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        _create_schema(conn)
+        return cls(conn, path=None, read_only=False, retention_days=retention_days,
+                   max_events=max_events)
+
+    @classmethod
+    def _recover(cls, path: Path, exc: BaseException, *, busy_timeout: float,
+                 retention_days: float, max_events: int) -> Store:
+        """Move a damaged/locked file aside and start fresh; memory as the last resort."""
+        kwargs = dict(retention_days=retention_days, max_events=max_events)
+        aside: Path | None = None
+        if path.is_file():
+            try:
+                aside = move_aside(path)
+            except OSError as move_exc:
+                log.error("event history %s is unusable (%s) and could not be moved aside (%s); "
+                          "keeping history in memory for this session", path, exc, move_exc)
+                store = cls._open_memory(**kwargs)
+                store.problem = f"history file unusable and not movable: {exc}"
+                return store
+            log.warning("event history %s was unusable (%s); moved it aside to %s and started a "
+                        "fresh history", path, exc, aside)
+        try:
+            store = cls._open_file(path, read_only=False, busy_timeout=busy_timeout, **kwargs)
+        except (sqlite3.Error, OSError) as again:
+            log.error("event history %s cannot be created (%s); keeping history in memory for "
+                      "this session", path, again)
+            store = cls._open_memory(**kwargs)
+            store.problem = f"history cannot be saved: {again}"
+        store.recovered_from = aside
+        if aside is not None and store.problem is None:
+            store.problem = f"the previous history was unreadable and was moved to {aside.name}"
+        return store
+
+    def close(self) -> None:
+        """Close the database (checkpointing the WAL when we are the last user)."""
+        try:
+            self._conn.close()
+        except sqlite3.Error as exc:  # pragma: no cover - close failing is not actionable
+            log.warning("closing event history failed: %s", exc)
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writing
+
+    def add(self, event: VendoEvent, *, last_event_id: str | None = None) -> bool:
+        """Store one event; False only if its key is already stored.
+
+        ``last_event_id``, when given, is persisted in the same transaction, so
+        after a crash the resume id never points past an event we did not keep.
+        """
+        return self.add_many((event,), last_event_id=last_event_id)[0]
+
+    def add_many(self, events: Iterable[VendoEvent], *,
+                 last_event_id: str | None = None) -> list[bool]:
+        """Store a burst in one transaction; per event, True if it was new."""
+        self._check_writable()
+        batch = list(events)
+        if not batch and last_event_id is None:
+            return []
+        rows = [_to_row(e) for e in batch]
+        try:
+            result = self._insert(rows, last_event_id)
+        except sqlite3.DatabaseError as exc:
+            if not self._recover_in_place(exc):
+                return self._remember_unstored(batch, exc)
+            try:
+                result = self._insert(rows, last_event_id)
+            except sqlite3.DatabaseError as again:
+                return self._remember_unstored(batch, again)
+        self._page_hint = None
+        self._since_prune += sum(result)
+        if self._since_prune >= _PRUNE_EVERY:
+            self.prune()
+        return result
+
+    def _insert(self, rows: list[tuple[Any, ...]], last_event_id: str | None) -> list[bool]:
+        conn = self._conn
+        result: list[bool] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            execute = conn.execute
+            for row in rows:
+                result.append(execute(_INSERT, row).rowcount == 1)
+            if last_event_id is not None:
+                execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
+                        (_LAST_EVENT_ID, last_event_id))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _remember_unstored(self, batch: list[VendoEvent], exc: BaseException) -> list[bool]:
+        """The database refused the write: keep delivering, dedupe in memory."""
+        log.error("event history write failed (%s); %d event(s) not saved but still delivered",
+                  exc, len(batch))
+        if self.problem is None:
+            self.problem = f"history cannot be saved: {exc}"
+        result = []
+        for event in batch:
+            if event.key is None:
+                result.append(True)
+            elif event.key in self._fallback_keys:
+                result.append(False)
+            else:
+                self._fallback_keys[event.key] = None
+                if len(self._fallback_keys) > _FALLBACK_KEYS:
+                    self._fallback_keys.popitem(last=False)
+                result.append(True)
+        return result
+
+    def _recover_in_place(self, exc: sqlite3.DatabaseError) -> bool:
+        """The file went bad under us: move it aside, reopen fresh; True if we did."""
+        if self.read_only or self.path is None or not _is_corruption(exc):
+            return False
+        log.warning("event history %s became unreadable (%s)", self.path, exc)
+        self.close()
+        fresh = Store._recover(self.path, exc, busy_timeout=2.0, retention_days=self.retention_days,
+                               max_events=self.max_events)
+        self._conn = fresh._conn
+        self.path = fresh.path
+        self.recovered_from = fresh.recovered_from
+        self.problem = fresh.problem
+        self._page_hint = None
+        return True
+
+    def last_event_id(self) -> str | None:
+        """The stream's resume id (``Last-Event-ID``), persisted across restarts."""
+        row = self._read_one("SELECT value FROM meta WHERE name = ?", (_LAST_EVENT_ID,))
+        return row[0] if row else None
+
+    def set_last_event_id(self, value: str) -> None:
+        """Persist the resume id (prefer ``add(..., last_event_id=)``: atomic with the event)."""
+        self._check_writable()
+        try:
+            self._conn.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
+                               (_LAST_EVENT_ID, value))
+        except sqlite3.DatabaseError as exc:
+            if self._recover_in_place(exc):
+                self.set_last_event_id(value)
+            else:
+                log.error("could not save the stream resume id: %s", exc)
+
+    def prune(self) -> int:
+        """Apply retention (age and count); returns how many events were deleted."""
+        if self.read_only:
+            return 0
+        self._since_prune = 0
+        cutoff = _micros(datetime.now(timezone.utc) - timedelta(days=self.retention_days))
+        try:
+            conn = self._conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                deleted = conn.execute("DELETE FROM events WHERE received_us < ?", (cutoff,)).rowcount
+                deleted += conn.execute(
+                    "DELETE FROM events WHERE id <= "
+                    "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                    (max(self.max_events, 0),),
+                ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            if not self._recover_in_place(exc):
+                log.error("pruning event history failed: %s", exc)
+            return 0
+        if deleted:
+            self._page_hint = None
+            log.info("pruned %d old event(s) from history", deleted)
+        return deleted
+
+    # ------------------------------------------------------------------ reading
+
+    def count(self, *, groups: Iterable[str] | None = None, slug: str | None = None,
+              text: str | None = None, needs_action: bool = False) -> int:
+        """How many stored events match the filters."""
+        clauses, params = _Filters.of(groups, slug, text, needs_action).where()
+        row = self._read_one("SELECT count(*) FROM events" + _where(clauses), params)
+        return int(row[0]) if row else 0
+
+    def page(self, offset: int, limit: int, *, groups: Iterable[str] | None = None,
+             slug: str | None = None, text: str | None = None,
+             needs_action: bool = False) -> list[VendoEvent]:
+        """Events ``offset .. offset+limit`` of the filtered history, newest first.
+
+        Consecutive pages (offset equal to the previous offset + its length,
+        same filters, no write in between) continue by key (``id < last``)
+        instead of making SQLite skip ``offset`` rows again.
+        """
+        if limit <= 0 or offset < 0:
+            return []
+        filters = _Filters.of(groups, slug, text, needs_action)
+        hint = self._page_hint
+        if offset and hint is not None and hint[0] == filters and hint[1] == offset:
+            rows = self._page_rows(filters, limit, before=hint[2], offset=0)
+        else:
+            rows = self._page_rows(filters, limit, before=None, offset=offset)
+        self._page_hint = (filters, offset + len(rows), rows[-1][0]) if rows else None
+        return [_from_row(r) for r in rows]
+
+    def page_before(self, before_id: int | None, limit: int, *,
+                    groups: Iterable[str] | None = None, slug: str | None = None,
+                    text: str | None = None,
+                    needs_action: bool = False) -> list[tuple[int, VendoEvent]]:
+        """Keyset paging: up to ``limit`` (row id, event) pairs older than ``before_id``.
+
+        ``before_id=None`` starts at the newest.  Cost does not grow with depth.
+        """
+        filters = _Filters.of(groups, slug, text, needs_action)
+        rows = self._page_rows(filters, limit, before=before_id, offset=0)
+        return [(r[0], _from_row(r)) for r in rows]
+
+    def _page_rows(self, filters: _Filters, limit: int, *, before: int | None,
+                   offset: int) -> list[tuple[Any, ...]]:
+        clauses, params = filters.where()
+        if before is not None:
+            clauses.append("id < ?")
+            params.append(before)
+        sql = _SELECT + _where(clauses) + " ORDER BY id DESC LIMIT ? OFFSET ?"
+        return self._read_all(sql, [*params, limit, offset])
+
+    def get(self, key_or_rowid: str | int) -> VendoEvent | None:
+        """One event by its key (str) or row id (int)."""
+        if isinstance(key_or_rowid, bool):
+            return None
+        if isinstance(key_or_rowid, int):
+            row = self._read_one(_SELECT + " WHERE id = ?", (key_or_rowid,))
+        else:
+            row = self._read_one(_SELECT + " WHERE key = ?", (key_or_rowid,))
+        return _from_row(row) if row else None
+
+    def recent(self, since: datetime) -> list[VendoEvent]:
+        """Events received at or after ``since``, oldest first (``events --since``)."""
+        rows = self._read_all(_SELECT + " WHERE received_us >= ? ORDER BY id ASC", (_micros(since),))
+        return [_from_row(r) for r in rows]
+
+    def slugs(self) -> list[str]:
+        """Every connection slug seen in history, sorted (for the connection filter)."""
+        rows = self._read_all("SELECT DISTINCT slug FROM events WHERE slug IS NOT NULL ORDER BY slug", ())
+        return [r[0] for r in rows]
+
+    def _read_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        rows = self._read(sql, params, one=True)
+        return rows[0] if rows else None
+
+    def _read_all(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return self._read(sql, params, one=False)
+
+    def _read(self, sql: str, params: Sequence[Any], *, one: bool) -> list[tuple[Any, ...]]:
+        for attempt in (1, 2):
+            try:
+                cur = self._conn.execute(sql, params)
+                if one:
+                    row = cur.fetchone()
+                    return [row] if row is not None else []
+                return cur.fetchall()
+            except sqlite3.DatabaseError as exc:
+                if attempt == 1 and self._recover_in_place(exc):
+                    continue
+                log.error("reading event history failed: %s", exc)
+                return []
+        return []  # pragma: no cover - loop always returns
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreReadOnly("this event history was opened read-only")
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def move_aside(path: Path) -> Path:
+    """Rename ``path`` (and its -wal/-shm/-journal) to ``path.corrupt-<UTC time>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.rename(target)
+    for suffix in ("-wal", "-shm", "-journal"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            try:
+                companion.rename(target.with_name(target.name + suffix))
+            except OSError as exc:
+                # A stale WAL beside a fresh database would be replayed into it: remove it.
+                log.warning("could not move %s aside (%s); deleting it", companion, exc)
+                companion.unlink(missing_ok=True)
+    return target
+
+
+def _check_readable(conn: sqlite3.Connection) -> None:
+    """Fail now (not on the first page) if the file is not a healthy database."""
+    row = conn.execute("PRAGMA quick_check(1)").fetchone()
+    if not row or row[0] != "ok":
+        raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        log.warning("event history was written by a newer version (schema %d > %d); using it as is",
+                    version, SCHEMA_VERSION)
+        return
+    if version == SCHEMA_VERSION:
+        return
+    foreign = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('events', 'meta')"
+    ).fetchone()
+    if foreign is not None:
+        # Someone else's SQLite file at our path: never write into it.
+        raise sqlite3.DatabaseError(f"not a Vendo Tray history (has table {foreign[0]!r})")
+    conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+
+
+def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (_SQLITE_CORRUPT, _SQLITE_NOTADB)
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text
+
+
+def _where(clauses: list[str]) -> str:
+    return " WHERE " + " AND ".join(clauses) if clauses else ""
+
+
+def _micros(when: datetime) -> int:
+    """Microseconds since the epoch; naive datetimes are taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    delta = when - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _int64(value: int | None) -> int | None:
+    if value is None or _INT64[0] <= value <= _INT64[1]:
+        return value
+    log.warning("integer %d does not fit the history; stored as empty", value)
+    return None
+
+
+def _encode_data(data: Any) -> tuple[str, int]:
+    try:
+        text = json.dumps(data, separators=(",", ":"))
+        fmt = _DATA_JSON
+    except (TypeError, ValueError):
+        text = ascii(data)
+        fmt = _DATA_TEXT
+    if len(text) > MAX_RAW_CHARS:
+        log.warning("event data of %d characters stored truncated to %d", len(text), MAX_RAW_CHARS)
+        return text[:MAX_RAW_CHARS], _DATA_TEXT
+    return text, fmt
+
+
+def _decode_data(text: str | None, fmt: int) -> Any:
+    if text is None:
+        return None
+    if fmt == _DATA_JSON:
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _to_row(e: VendoEvent) -> tuple[Any, ...]:
+    data, fmt = _encode_data(e.data)
+    kind = e.kind if isinstance(e.kind, Kind) else Kind.UNKNOWN
+    return (
+        e.key, kind.value, kind.group, e.wire_kind, e.slug, e.connection_id, e.status, e.message,
+        _int64(e.remaining_micros), e.provider, _int64(e.micros), e.window, e.pct, e.summary,
+        1 if needs_action(e) else 0, data, fmt,
+        e.at.isoformat() if e.at is not None else None,
+        e.received_at.isoformat(), _micros(e.received_at),
+    )
+
+
+def _from_row(r: tuple[Any, ...]) -> VendoEvent:
+    (_id, key, kind, _grp, wire_kind, slug, connection_id, status, message, remaining, provider,
+     micros, window, pct, _summary, _action, data, fmt, at, received_at, _received_us) = r
+    try:
+        k = Kind(kind)
+    except ValueError:
+        k = Kind.UNKNOWN
+    return VendoEvent(
+        kind=k, wire_kind=wire_kind, key=key, received_at=datetime.fromisoformat(received_at),
+        at=datetime.fromisoformat(at) if at else None, slug=slug, connection_id=connection_id,
+        status=status, message=message, remaining_micros=remaining, provider=provider,
+        micros=micros, window=window, pct=pct, data=_decode_data(data, fmt),
+    )
