@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""One entry point for developers and CI: ``python3 build.py run | test | bundle | bench | system-deps``.
+
+Every command first makes sure ``.venv`` exists and holds the project (re-installing
+only when pyproject.toml changed), so each works on a fresh machine with nothing
+but Python 3.11+.  Runs with the system Python: standard library only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+#: Debian packages the app and its real-parts tests need (Qt's xcb plugin, Xvfb, a tray
+#: host, a session bus, a notification daemon, a Secret Service, screenshot tools).
+SYSTEM_PACKAGES = [
+    "xvfb", "xauth", "dbus", "dbus-x11", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0",
+    "libxcb-xinerama0", "libxcb-render-util0", "libxcb-image0", "libxcb-shape0", "libxcb-randr0",
+    "libxcb-xfixes0", "libxcb-sync1", "libxcb-xkb1", "libxkbcommon-x11-0", "libegl1", "libgl1",
+    "libfontconfig1", "libdbus-1-3", "fonts-dejavu-core", "trayer", "dunst", "libnotify-bin",
+    "gnome-keyring", "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps",
+]
+#: Commands whose presence shows the packages above are installed.
+SYSTEM_COMMANDS = ["Xvfb", "dbus-daemon", "dbus-send", "trayer", "dunst", "dunstctl",
+                   "gnome-keyring-daemon", "secret-tool", "import", "xdotool", "xdg-open"]
+
+
+def log(message: str) -> None:
+    print(f"build.py: {message}", flush=True)
+
+
+def run(cmd: list[str | Path], **kw: object) -> int:
+    return subprocess.call([str(c) for c in cmd], cwd=ROOT, **kw)  # type: ignore[arg-type]
+
+
+def ensure_venv(extras: str = "") -> None:
+    """Create .venv and install the project (editable) when missing or out of date."""
+    if not PYTHON.exists():
+        log("creating .venv")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    spec = f".[{extras}]" if extras else "."
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    stamp = VENV / f".installed-{extras or 'app'}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    log(f"installing {spec} into .venv")
+    pip = [PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    if run([*pip, "--upgrade", "pip"]) != 0 or run([*pip, "-e", spec]) != 0:
+        sys.exit("build.py: pip install failed")
+    stamp.write_text(digest)
+
+
+def missing_commands() -> list[str]:
+    return [c for c in SYSTEM_COMMANDS if shutil.which(c) is None]
+
+
+def system_deps(required: bool) -> None:
+    """Install the Debian packages when something is missing (root with apt-get), else explain."""
+    missing = missing_commands()
+    if not missing:
+        return
+    apt = shutil.which("apt-get")
+    is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+    if apt and is_root:
+        log(f"installing system packages (missing: {', '.join(missing)})")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if run([apt, "-q", "update"], env=env) != 0 or \
+           run([apt, "install", "-y", "-q", "--no-install-recommends", *SYSTEM_PACKAGES], env=env) != 0:
+            sys.exit("build.py: apt-get install failed")
+        return
+    hint = f"sudo apt-get install -y {' '.join(SYSTEM_PACKAGES)}" if apt else "your package manager"
+    message = f"missing system tools: {', '.join(missing)}; install them with: {hint}"
+    if required:
+        sys.exit(f"build.py: {message}")
+    log(message)
+
+
+def has_configured_key() -> bool:
+    """True when VENDO_API_KEY is set or the OS keyring holds a key (asked through the venv)."""
+    if os.environ.get("VENDO_API_KEY"):
+        return True
+    probe = "from vendo_tray.core.secrets import stored_key_present; import sys; sys.exit(0 if stored_key_present() else 1)"
+    return run([PYTHON, "-c", probe], stderr=subprocess.DEVNULL) == 0
+
+
+def cmd_run(extra: list[str]) -> int:
+    ensure_venv()
+    if sys.platform.startswith("linux"):
+        system_deps(required=False)
+    args = list(extra)
+    if "--demo" not in args and not has_configured_key():
+        log("no API key configured: starting in demo mode against the built-in simulator")
+        args.insert(0, "--demo")
+    return run([BIN / "vendo-tray", *args])
+
+
+def cmd_test(extra: list[str]) -> int:
+    ensure_venv("test")
+    if sys.platform.startswith("linux"):
+        system_deps(required=True)
+    # pytest exits 5 when it collected nothing: that is a failure here, like any non-zero.
+    return run([PYTHON, "-m", "pytest", *extra])
+
+
+def cmd_bundle(extra: list[str]) -> int:
+    ensure_venv("bundle")
+    return run([PYTHON, ROOT / "packaging" / "bundle.py", *extra])
+
+
+def cmd_bench(extra: list[str]) -> int:
+    ensure_venv("test")
+    names = extra or sorted(p.name for p in (ROOT / "bench").glob("bench_*.py"))
+    status = 0
+    for name in names:
+        log(f"benchmark {name}")
+        status |= run([PYTHON, ROOT / "bench" / name])
+    return status
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["run", "test", "bundle", "bench", "system-deps"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="passed on (to vendo-tray, pytest, …)")
+    ns = parser.parse_args()
+    if ns.command == "system-deps":
+        system_deps(required=True)
+        return 0
+    return {"run": cmd_run, "test": cmd_test, "bundle": cmd_bundle, "bench": cmd_bench}[ns.command](ns.args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
