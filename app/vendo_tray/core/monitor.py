@@ -1,0 +1,366 @@
+"""The engine: one supervised events subscription feeding store, policy and UI.
+
+Data flows one way::
+
+    client.events → kinds.normalize → store (dedupe, persist) → policy → listeners (UI)
+    reconciler (REST snapshot) ──────────────┘
+
+The monitor is Qt-free and runs on whatever asyncio loop it is given (qasync
+in the app, a plain loop in tests).  It owns the *supervision* the client
+does not: after the client gives up (``stream.error``) it retries on a slower
+schedule (30 s doubling to 5 min), at once when the user asks, the key or base
+URL changes, or the network comes back; a rejected key parks it until the key
+changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import urlsplit
+
+from vendo_tray.client import AsyncVendo
+from vendo_tray.client._models import StreamStatus
+from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
+from vendo_tray.core.kinds import Kind, VendoEvent, normalize
+from vendo_tray.core.links import Links
+from vendo_tray.core.notices import Notice, Withdraw
+from vendo_tray.core.policy import Policy, PolicyPrefs
+from vendo_tray.core.reconciler import ClientSource, Reconciler
+from vendo_tray.core.settings import Settings
+from vendo_tray.core.state import AppState, MonitorListener, Phase, Snapshot
+from vendo_tray.core.store import Store
+
+log = logging.getLogger(__name__)
+
+#: After the client gives up: first retry after this long, doubling to the cap.
+OFFLINE_RETRY_FIRST = 30.0
+OFFLINE_RETRY_MAX = 300.0
+#: How often the policy's timers (coalescing, pause end, offline) are checked.
+TICK_SECONDS = 1.0
+#: A wall-clock jump this much larger than the monotonic one means we slept.
+WAKE_JUMP_SECONDS = 30.0
+#: Most events handled per store transaction when a burst arrives.
+MAX_BATCH = 500
+
+
+def policy_prefs(settings: Settings) -> PolicyPrefs:
+    """The policy's view of the user's settings."""
+    return PolicyPrefs(
+        low_balance_micros=settings.low_balance_micros,
+        notify=dict(settings.notify),
+        sounds=frozenset(settings.sounds),
+    )
+
+
+class Monitor:
+    """Owns the subscription, the store, the policy and the reconciler."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        key: str | None,
+        key_source: str | None,
+        store: Store,
+        demo: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        offline_retry: tuple[float, float] = (OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX),
+        client_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store
+        self._settings = settings
+        self._key = key
+        self._clock = clock
+        self._offline_retry = offline_retry
+        self._client_options = client_options or {}
+        self._listeners: list[MonitorListener] = []
+        self.links = Links(settings.base_url, lambda: self._key, settings.keep_key_out_of_links)
+        self.policy = Policy(policy_prefs(settings), self.links, clock=clock)
+        self.state = AppState(phase=Phase.CONNECTING if key else Phase.KEY_MISSING,
+                              demo=demo, key_source=key_source if key else None)
+        self._wake = asyncio.Event()
+        self._restart = False
+        self._client: AsyncVendo | None = None
+        self._reconciler: Reconciler | None = None
+        self._was_live = False
+
+    # ----------------------------------------------------------------- listeners
+    def add_listener(self, listener: MonitorListener) -> None:
+        self._listeners.append(listener)
+
+    def _emit_state(self, **changes: Any) -> None:
+        new = replace(self.state, **changes)
+        if new == self.state:
+            return
+        self.state = new
+        for listener in self._listeners:
+            _safely(listener.state_changed, new)
+
+    def _emit_notices(self, items: list[Notice | Withdraw]) -> None:
+        for item in items:
+            for listener in self._listeners:
+                _safely(listener.notice, item)
+
+    def _set_phase(self, phase: Phase, detail: str | None = None, retry_in: float | None = None) -> None:
+        if phase is self.state.phase and detail == self.state.detail and retry_in == self.state.retry_in:
+            return
+        self._emit_state(phase=phase, detail=detail, retry_in=retry_in)
+        self._emit_notices(self.policy.on_stream(phase, detail))
+
+    # ------------------------------------------------------------------ controls
+    def reconnect_now(self) -> None:
+        """Drop any wait and (re)subscribe at once."""
+        log.info("reconnect requested")
+        self._restart = True
+        self._wake.set()
+
+    def set_key(self, key: str | None, source: str | None) -> None:
+        """A new key (or none) restarts the stream."""
+        self._key = key or None
+        self._emit_state(key_source=source if key else None)
+        self.reconnect_now()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Apply at once; a new base URL or link style restarts or rebuilds what depends on it."""
+        old = self._settings
+        self._settings = settings
+        self.policy.update_prefs(policy_prefs(settings))
+        if (settings.base_url, settings.keep_key_out_of_links) != (old.base_url, old.keep_key_out_of_links):
+            self.links = Links(settings.base_url, lambda: self._key, settings.keep_key_out_of_links)
+            self.policy.links = self.links
+        if settings.base_url != old.base_url:
+            self.reconnect_now()
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    def pause(self, until: datetime) -> None:
+        self._emit_notices(self.policy.pause(until))
+        self._emit_state(paused_until=until)
+
+    def resume(self) -> None:
+        self._emit_notices(self.policy.resume())
+        self._emit_state(paused_until=None)
+
+    def network_changed(self, online: bool) -> None:
+        log.info("network %s", "back" if online else "gone")
+        if online and self.state.phase in (Phase.OFFLINE, Phase.RECONNECTING):
+            self.reconnect_now()
+
+    def woke_up(self) -> None:
+        """After sleep: quiet period for noise, a snapshot diff, a fresh stream."""
+        log.info("woke up from sleep")
+        self.policy.on_wake()
+        if self._reconciler is not None:
+            self._reconciler.on_gap()
+        self.reconnect_now()
+
+    async def test_key(self, key: str, base_url: str) -> str:
+        """A real call to the connections endpoint; returns what answered or raises VendoError."""
+        async with AsyncVendo(api_key=key, base_url=base_url, **self._client_options) as client:
+            connections = await client.connections.list()
+        host = urlsplit(base_url).netloc
+        return f"OK: {host} answered with {len(connections)} connections"
+
+    # ----------------------------------------------------------------- main loop
+    async def run(self) -> None:
+        """Supervise forever (cancel the task to stop)."""
+        ticker = asyncio.create_task(self._tick_forever(), name="vendo-monitor-tick")
+        try:
+            offline_delay = self._offline_retry[0]
+            while True:
+                self._restart = False
+                self._wake.clear()
+                if not self._key:
+                    self._set_phase(Phase.KEY_MISSING, "No API key: add one in Settings")
+                    await self._wake.wait()
+                    continue
+                outcome = await self._run_connected()
+                if outcome == "restart":
+                    offline_delay = self._offline_retry[0]
+                    continue
+                if outcome == "rejected":
+                    await self._wake.wait()
+                    continue
+                # Offline: the client gave up; retry on the slower schedule.
+                self._set_phase(Phase.OFFLINE, self.state.detail, retry_in=offline_delay)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), offline_delay)
+                if self._restart:
+                    offline_delay = self._offline_retry[0]
+                else:
+                    offline_delay = min(offline_delay * 2, self._offline_retry[1])
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _run_connected(self) -> str:
+        """One client lifetime: stream + reconciler until restart, rejection or give-up."""
+        self._set_phase(Phase.CONNECTING)
+        client = AsyncVendo(api_key=self._key, base_url=self._settings.base_url, **self._client_options)
+        self._client = client
+        reconciler = Reconciler(ClientSource(client))
+        self._reconciler = reconciler
+        recon_task = asyncio.create_task(
+            reconciler.run(self._on_snapshot, self._on_missed), name="vendo-reconciler")
+        stream_task = asyncio.create_task(self._consume(client), name="vendo-stream")
+        wake_task = asyncio.create_task(self._wake.wait(), name="vendo-wake")
+        try:
+            done, _ = await asyncio.wait({stream_task, wake_task}, return_when=asyncio.FIRST_COMPLETED)
+            if stream_task in done:
+                return stream_task.result()
+            return "restart"
+        finally:
+            for task in (stream_task, wake_task, recon_task):
+                task.cancel()
+            for task in (stream_task, wake_task, recon_task):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            self._reconciler = None
+            self._client = None
+            await client.aclose()
+
+    async def _consume(self, client: AsyncVendo) -> str:
+        """Read the stream; returns "offline" when the client gives up, "rejected" on a bad key."""
+        queue: asyncio.Queue[tuple[VendoEvent, str | None]] = asyncio.Queue()
+        worker = asyncio.create_task(self._process(queue), name="vendo-process")
+        try:
+            try:
+                async with client.events.subscribe(
+                    last_event_id=self.store.last_event_id(),
+                    on_status=self._on_stream_status,
+                ) as stream:
+                    async for raw in stream:
+                        # The resume id travels with its event: it is persisted only once
+                        # everything up to it is stored, so a crash can never skip events.
+                        queue.put_nowait((normalize(raw.kind, raw.data, raw.id), stream.last_event_id))
+                        if raw.kind == "stream.error":
+                            detail = _stream_error_text(raw.data)
+                            log.warning("events stream gave up: %s", detail)
+                            await queue.join()
+                            self._emit_state(detail=detail)
+                            return "offline"
+            except AuthError as exc:
+                await queue.join()
+                return self._rejected(exc)
+            except VendoOnlyFeature:
+                self._set_phase(Phase.KEY_MISSING, "No API key: add one in Settings")
+                return "rejected"
+            except VendoError as exc:
+                log.warning("events stream failed: %s", exc)
+                await queue.join()
+                self._emit_state(detail=str(exc))
+                return "offline"
+            await queue.join()
+            return "offline"
+        finally:
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+
+    def _rejected(self, exc: AuthError) -> str:
+        detail = f"Key rejected: {exc.message}" + (f" ({exc.code})" if exc.code else "")
+        log.warning("API key rejected by the server: %s", exc)
+        self._was_live = False
+        self._set_phase(Phase.KEY_REJECTED, detail)
+        return "rejected"
+
+    def _on_stream_status(self, status: StreamStatus) -> None:
+        if status.phase == "open":
+            if self._was_live and self._reconciler is not None:
+                self._reconciler.on_gap()  # a reconnect: catch up on what the replay may not hold
+            self._was_live = True
+            self._set_phase(Phase.LIVE)
+        elif status.phase == "backoff":
+            detail = status.error or (f"HTTP {status.http_status}" if status.http_status else None)
+            self._set_phase(Phase.RECONNECTING, detail, retry_in=status.delay)
+        elif status.phase == "connecting" and self.state.phase is not Phase.LIVE:
+            self._set_phase(Phase.RECONNECTING if self._was_live else Phase.CONNECTING)
+
+    async def _process(self, queue: asyncio.Queue[tuple[VendoEvent, str | None]]) -> None:
+        """Store, decide and publish events in batches, so a burst costs one transaction per batch."""
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < MAX_BATCH and not queue.empty():
+                batch.append(queue.get_nowait())
+            try:
+                self._handle([event for event, _ in batch], resume_id=batch[-1][1])
+            except Exception:  # one bad batch must not stop the stream
+                log.exception("failed to handle %d events", len(batch))
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    def _handle(self, events: list[VendoEvent], resume_id: str | None = None) -> None:
+        fresh = self.store.add_many(events)
+        if resume_id:
+            self.store.set_last_event_id(resume_id)
+        snapshot = self.state.snapshot
+        for event, is_new in zip(events, fresh):
+            if not is_new:
+                log.debug("duplicate event %s (%s) ignored", event.key, event.wire_kind)
+                continue
+            for listener in self._listeners:
+                _safely(listener.event_recorded, event)
+            if self._reconciler is not None and event.kind.group in ("connection", "billing"):
+                self._reconciler.on_event(event)
+            if event.kind is not Kind.STREAM_ERROR:
+                self._emit_notices(self.policy.on_event(event, snapshot))
+
+    def _on_snapshot(self, snapshot: Snapshot) -> None:
+        self._emit_state(snapshot=snapshot)
+
+    def _on_missed(self, events: list[VendoEvent]) -> None:
+        if events:
+            log.info("reconciler found %d changes the stream missed", len(events))
+            self._handle(events)
+
+    async def _tick_forever(self) -> None:
+        last_wall, last_mono = time.time(), time.monotonic()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            wall, mono = time.time(), time.monotonic()
+            if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_SECONDS:
+                self.woke_up()
+            last_wall, last_mono = wall, mono
+            try:
+                self._emit_notices(self.policy.tick())
+            except Exception:
+                log.exception("policy tick failed")
+            paused = self.policy.paused_until
+            if paused != self.state.paused_until:
+                self._emit_state(paused_until=paused)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+        self.store.close()
+
+
+def _stream_error_text(data: Any) -> str:
+    if isinstance(data, dict):
+        message = str(data.get("message") or "the stream closed")
+        status = data.get("status")
+        return f"{message} (HTTP {status})" if status else message
+    return str(data)
+
+
+def _safely(callback: Callable[..., Any], *args: Any) -> None:
+    """A listener's bug is logged, never allowed to stop the engine."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("listener %r failed", callback)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
