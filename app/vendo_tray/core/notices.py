@@ -1,6 +1,8 @@
 """What the policy asks the UI to show: plain data, no Qt.
 
-The policy produces these; ``ui.notifier`` renders them natively.  A notice
+The policy produces these; ``ui.notifier`` renders them natively.  Titles and
+bodies are plain text (control characters dropped, length capped, NOT
+markup-escaped): escaping belongs to the one back end that parses markup.  A notice
 with the same ``subject`` as a visible one replaces it in place, and a
 :class:`Withdraw` removes it (the subject became healthy again).
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+from vendo_tray.core.links import redact_url
 
 
 class Urgency(StrEnum):
@@ -32,6 +36,13 @@ class Action:
     url: str | None = None
     event_key: str | None = None
 
+    def __repr__(self) -> str:
+        # A re-authorize URL may carry the API key (app_key=); a logged or
+        # printed action must never show it.
+        url = redact_url(self.url) if self.url is not None else None
+        return (f"Action(label={self.label!r}, kind={self.kind!s}, url={url!r}, "
+                f"event_key={self.event_key!r})")
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
@@ -44,6 +55,8 @@ class Notice:
     default: Action | None = None
     buttons: tuple[Action, ...] = field(default_factory=tuple)
     event_key: str | None = None
+    #: Play the platform's notification sound (the user's per-urgency choice; off by default).
+    sound: bool = False
 
 
 @dataclass(frozen=True, slots=True)
