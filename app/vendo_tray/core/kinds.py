@@ -14,9 +14,12 @@ anything unexpected degrades to ``None`` rather than raising.
 from __future__ import annotations
 
 import logging
+import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import StrEnum
+from itertools import islice
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -193,7 +196,8 @@ def format_micros(micros: int | None) -> str:
     """Micro-dollars as "$4.20" (or "?" when unknown)."""
     if micros is None:
         return "?"
-    return f"${micros / 1_000_000:,.2f}"
+    sign = "-" if micros < 0 else ""  # a debt reads "-$1.00", not "$-1.00"
+    return f"{sign}${abs(micros) / 1_000_000:,.2f}"
 
 
 def normalize(wire_kind: str, data: Any, sse_id: str | None = None,
@@ -209,7 +213,7 @@ def normalize(wire_kind: str, data: Any, sse_id: str | None = None,
         kind = _FIXED.get(wire, Kind.UNKNOWN)
     if kind is Kind.UNKNOWN:
         log.info("unknown event kind %r kept, not notified", wire)
-    key = _text(d.get("id")) or _text(sse_id)
+    key = _ident(d.get("id")) or _text(sse_id)
     return VendoEvent(
         kind=kind,
         wire_kind=wire,
@@ -220,7 +224,7 @@ def normalize(wire_kind: str, data: Any, sse_id: str | None = None,
         connection_id=_text(d.get("connection_id")),
         status=status,
         message=_text(d.get("message")) or _text(d.get("error_message")),
-        remaining_micros=_int(d.get("remaining_micros", d.get("credits_remaining_micros"))),
+        remaining_micros=_first_int(d.get("remaining_micros"), d.get("credits_remaining_micros")),
         provider=_text(d.get("provider")),
         micros=_int(d.get("micros")),
         window=_text(d.get("window")),
@@ -232,24 +236,50 @@ def normalize(wire_kind: str, data: Any, sse_id: str | None = None,
 def _text(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    clean = "".join(ch for ch in value if ch.isprintable())
-    return clean[:MAX_TEXT] or None
+    # islice stops at MAX_TEXT kept characters, so a megabyte string costs no more than needed.
+    clean = "".join(islice((ch for ch in value if ch.isprintable()), MAX_TEXT))
+    return clean or None
+
+
+def _ident(value: Any) -> str | None:
+    """An event id: servers send strings, but an integer id is an id too (a bool is not)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if abs(value) <= _MAX_INT else None
+    return _text(value)
+
+
+#: Amounts beyond a signed 64-bit integer are nonsense (and overflow float formatting).
+_MAX_INT = 2**63 - 1
 
 
 def _int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
+    if isinstance(value, float) and value.is_integer():  # False for inf and nan
+        value = int(value)
+    if isinstance(value, int) and abs(value) <= _MAX_INT:
         return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+    return None
+
+
+def _first_int(*values: Any) -> int | None:
+    """The first usable integer: the live name wins, the seed's name is the fallback."""
+    for value in values:
+        number = _int(value)
+        if number is not None:
+            return number
     return None
 
 
 def _number(value: Any) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float
+        return None
+    # Python's json accepts NaN and Infinity; neither is a percentage.
+    return number if math.isfinite(number) else None
 
 
 def _time(value: Any) -> datetime | None:
@@ -258,6 +288,38 @@ def _time(value: Any) -> datetime | None:
         return None
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+class RecentKeys:
+    """The last ``size`` event keys seen, for "the same event counts once".
+
+    WHY bounded: the live server repeats each connection event under a legacy
+    alias and replays up to 100 events on reconnect, so duplicates arrive
+    close together; remembering a few thousand keys catches them all while a
+    hostile stream of unique ids cannot grow memory without limit.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = max(1, size)
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, key: str | None) -> bool:
+        """True when ``key`` was seen before; otherwise remember it and return False.
+
+        ``None`` (an event without any id) is never a duplicate.
+        """
+        if key is None:
+            return False
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return True
+        self._keys[key] = None
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+        return False
+
+    def __len__(self) -> int:
+        return len(self._keys)
