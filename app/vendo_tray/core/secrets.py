@@ -39,6 +39,7 @@ ENV_VAR = "VENDO_API_KEY"
 SOURCE_ENV = "env"
 SOURCE_KEYRING = "keyring"
 SOURCE_SESSION = "session"
+SOURCE_DEMO = "demo"
 
 
 class SecretsError(Exception):
@@ -203,4 +204,7 @@ def describe_source(source: str | None) -> str:
     if source == SOURCE_SESSION:
         return ("Using a key held in memory for this session only: no system keyring "
                 "could store it. It will be gone when Vendo Tray quits.")
+    if source == SOURCE_DEMO:
+        return ("Demo mode: using the built-in simulator's key. Changes here apply to this run "
+                "only and are not saved.")
     return "No key configured yet."

@@ -1,0 +1,494 @@
+"""The app shell: Qt on a qasync loop, wiring the monitor to tray, window, notifier and dialogs.
+
+Everything here is plumbing.  The monitor (core) decides states and notices;
+this module creates the pieces, connects signals to monitor calls, and owns
+the process lifecycle:
+
+* one instance per user (a second launch shows our window and exits 0);
+* the key from VENDO_API_KEY or the keyring (read off the GUI thread);
+* ``--demo``: the simulator in-process on a free loopback port, and the
+  monitor pointed at it with the simulator's key (nothing is persisted);
+* no system tray: keep running, show the window with a one-line reason,
+  re-check every few seconds and dock when a tray host appears;
+* the OS saying the network is back → ``monitor.network_changed``;
+* Quit: stop the monitor, the notifier and the simulator, close the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import inspect
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+_STARTED = time.perf_counter()
+
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDesktopServices  # noqa: E402
+from PySide6.QtWidgets import (  # noqa: E402
+    QApplication,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vendo_tray import APP_NAME, __version__  # noqa: E402
+from vendo_tray.core import paths  # noqa: E402
+from vendo_tray.core.logs import setup_logging  # noqa: E402
+from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
+from vendo_tray.core.secrets import KeyStore  # noqa: E402
+from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
+from vendo_tray.core.state import AppState, Phase  # noqa: E402
+from vendo_tray.ui import autostart  # noqa: E402
+from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
+from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
+from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
+from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+DEMO_KEY = "vendo_sk_demo"
+DEMO_SCENARIO = "demo"
+#: Environment knob for tests and the benchmark: how fast the demo story plays.
+DEMO_SPEED_ENV = "VENDO_TRAY_DEMO_SPEED"
+#: How often we look again for a system tray when there was none.
+TRAY_RECHECK_MS = 5_000
+NO_TRAY_TEXT = ("No system tray was found, so Vendo Tray runs in this window; notifications "
+                "still arrive, and it moves to the tray as soon as one appears.")
+
+
+class PlaceholderWindow(QMainWindow):
+    """A minimal window until ``ui.window.MainWindow`` exists: the status and a hint."""
+
+    def __init__(self, monitor: Any) -> None:
+        super().__init__()
+        self.setWindowTitle(APP_NAME)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        self.status = QLabel(status_line(monitor.state))
+        self.status.setObjectName("status")
+        layout.addWidget(self.status)
+        layout.addStretch(1)
+        self.setCentralWidget(body)
+        self.resize(420, 200)
+
+    def state_changed(self, state: AppState) -> None:
+        self.status.setText(status_line(state))
+
+
+def _make_window(monitor: Any) -> QMainWindow:
+    try:
+        module = importlib.import_module("vendo_tray.ui.window")
+    except ImportError as exc:
+        log.info("history window not available yet (%s); using a placeholder", exc)
+        return PlaceholderWindow(monitor)
+    return module.MainWindow(monitor)
+
+
+def _make_notifier(on_action: Any, tray: TrayController, icon_path: Path | None) -> Any:
+    try:
+        from vendo_tray.ui.notifier import Notifier
+    except ImportError as exc:
+        log.warning("native notifier unavailable (%s); using tray balloons", exc)
+        return None
+    return Notifier(app_name=APP_NAME, icon_path=icon_path, on_action=on_action, tray=tray.icon)
+
+
+class TrayApp(QObject):
+    """Creates and connects every part; :meth:`main` runs until Quit."""
+
+    def __init__(self, app: QApplication, *, demo: bool, log_path: Path,
+                 keystore: KeyStore | None = None, config_dir: Path | None = None) -> None:
+        super().__init__()
+        self.app = app
+        self.demo = demo
+        self.log_path = log_path
+        self.keystore = keystore or KeyStore()
+        self.config_dir = config_dir or paths.config_dir()
+        self.autostart = autostart.for_platform()
+        self.monitor: Any = None
+        self.simulator: Any = None
+        self.window: QMainWindow | None = None
+        self.notifier: Any = None
+        self.settings_dialog: Any = None
+        self._quit = asyncio.Event()
+        self._monitor_task: asyncio.Task[None] | None = None
+        self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._told_no_tray = False
+        self._network: Any = None
+        self._key: str | None = None
+        self.tray = TrayController(self)
+
+    # ------------------------------------------------------------------ start
+    async def main(self) -> int:
+        settings = load_settings(self.config_dir)
+        if self.demo:
+            settings, key, source = await self._start_demo(settings)
+        else:
+            lookup = await asyncio.to_thread(self.keystore.lookup)
+            key, source = lookup.key, lookup.source
+            if lookup.problem is not None:
+                log.warning("keyring: %s", lookup.problem)
+        with contextlib.suppress(Exception):
+            settings = settings.with_changes(start_at_login=self.autostart.is_enabled())
+        self._build(settings, key, source)
+        self._monitor_task = asyncio.create_task(self.monitor.run(), name="vendo-monitor")
+        self._monitor_task.add_done_callback(self._monitor_ended)
+        await self._quit.wait()
+        await self._shutdown()
+        return 0
+
+    async def _start_demo(self, settings: Settings) -> tuple[Settings, str, str]:
+        """The simulator in a background thread, and settings pointing at it (never saved)."""
+        from vendo_tray.simulator import Simulator
+
+        options: dict[str, Any] = {"key": DEMO_KEY}
+        params = inspect.signature(Simulator).parameters
+        if "scenario" in params:
+            options["scenario"] = DEMO_SCENARIO
+        speed = os.environ.get(DEMO_SPEED_ENV)
+        if speed and "speed" in params:
+            options["speed"] = float(speed)
+        self.simulator = Simulator(**options)
+        await asyncio.to_thread(self.simulator.start)
+        log.info("demo: simulator on %s playing %r", self.simulator.base_url, DEMO_SCENARIO)
+        return settings.with_changes(base_url=self.simulator.base_url), DEMO_KEY, "demo"
+
+    def _build(self, settings: Settings, key: str | None, source: str | None) -> None:
+        from vendo_tray.core.monitor import Monitor
+        from vendo_tray.core.store import Store
+
+        if self.demo:  # demo history is throwaway: it must not mix with real events
+            self._temp_dir = tempfile.TemporaryDirectory(prefix="vendo-tray-demo-")
+            store_path = Path(self._temp_dir.name) / "history.sqlite3"
+        else:
+            store_path = paths.history_path()
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+        store = Store.open(store_path)
+        self._key = key
+        self.monitor = Monitor(settings=settings, key=key, key_source=source, store=store,
+                               demo=self.demo)
+        self.bridge = MonitorBridge(self)
+        self.monitor.add_listener(self.bridge)
+
+        self.window = _make_window(self.monitor)
+        self.window.setWindowIcon(app_icon())
+        self.notifier = _make_notifier(self.perform, self.tray, self._notification_icon())
+
+        self.bridge.state_changed_signal.connect(self._on_state)
+        self.bridge.notice_signal.connect(self._on_notice)
+        for follower in (self.window,):
+            for name in ("state_changed", "event_recorded"):
+                slot = getattr(follower, name, None)
+                if callable(slot):
+                    signal = (self.bridge.state_changed_signal if name == "state_changed"
+                              else self.bridge.event_recorded_signal)
+                    signal.connect(slot)
+
+        t = self.tray
+        t.open_window_requested.connect(self.show_window)
+        t.open_settings_requested.connect(self.open_settings)
+        t.reconnect_requested.connect(self.monitor.reconnect_now)
+        t.pause_requested.connect(self.monitor.pause)
+        t.resume_requested.connect(self.monitor.resume)
+        t.open_dashboard_requested.connect(self.open_dashboard)
+        t.about_requested.connect(self.show_about)
+        t.quit_requested.connect(self.quit)
+        self.app.aboutToQuit.connect(self.quit)
+
+        self._on_state(self.monitor.state)
+        self._dock_or_fall_back()
+        self._watch_network()
+
+    def _notification_icon(self) -> Path | None:
+        """A PNG of the app icon (notification servers read PNG everywhere; SVG not always)."""
+        try:
+            path = paths.cache_dir() / "vendo-tray-64.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                render_pixmap("vendo-tray", 64).save(str(path), "PNG")
+            return path
+        except OSError as exc:
+            log.warning("cannot write the notification icon: %s", exc)
+            return None
+
+    # ------------------------------------------------------------- tray / no tray
+    def _dock_or_fall_back(self) -> None:
+        if TrayController.available():
+            self.tray.show()
+            log.info("tray icon shown after %.0f ms", (time.perf_counter() - _STARTED) * 1000)
+            return
+        log.warning("no system tray available; showing the window instead")
+        self._tell_no_tray()
+        self._tray_timer = QTimer(self)
+        self._tray_timer.setInterval(TRAY_RECHECK_MS)
+        self._tray_timer.timeout.connect(self._recheck_tray)
+        self._tray_timer.start()
+
+    def _tell_no_tray(self) -> None:
+        window = self.window
+        assert window is not None
+        shown = False
+        for name in ("show_banner", "set_banner"):
+            method = getattr(window, name, None)
+            if callable(method):
+                method(NO_TRAY_TEXT)
+                shown = True
+                break
+        if not shown:
+            window.statusBar().showMessage(NO_TRAY_TEXT)
+        self.show_window()
+        self._told_no_tray = True
+
+    def _recheck_tray(self) -> None:
+        if not TrayController.available():
+            return
+        self._tray_timer.stop()
+        self.tray.show()
+        log.info("a system tray appeared; docked into it")
+        if self.window is not None:
+            for name in ("clear_banner", "hide_banner"):
+                method = getattr(self.window, name, None)
+                if callable(method):
+                    method()
+                    break
+            else:
+                self.window.statusBar().clearMessage()
+
+    # ------------------------------------------------------------------ network
+    def _watch_network(self) -> None:
+        try:
+            from PySide6.QtNetwork import QNetworkInformation
+        except ImportError:
+            return
+        feature = QNetworkInformation.Feature.Reachability
+        if not QNetworkInformation.loadBackendByFeatures(feature):
+            log.info("no network-reachability backend on this system; relying on retries")
+            return
+        info = QNetworkInformation.instance()
+        if info is None:
+            return
+        self._network = info
+        self._last_online: bool | None = None
+        info.reachabilityChanged.connect(self._on_reachability)
+        log.info("watching network reachability (%s backend)", info.backendName())
+
+    def _on_reachability(self, reachability: Any) -> None:
+        from PySide6.QtNetwork import QNetworkInformation
+
+        R = QNetworkInformation.Reachability
+        if reachability == R.Unknown:
+            return
+        online = reachability == R.Online
+        if online != self._last_online:
+            self._last_online = online
+            self.monitor.network_changed(online)
+
+    # ------------------------------------------------------------------ state
+    def _on_state(self, state: AppState) -> None:
+        self.tray.render(state)
+        if self.settings_dialog is not None:
+            self.settings_dialog.set_key_source(state.key_source)
+
+    def _on_notice(self, item: Notice | Withdraw) -> None:
+        if self.notifier is None:
+            if isinstance(item, Notice):
+                self.tray.show_message(item.title, item.body)
+            return
+        if isinstance(item, Withdraw):
+            self.notifier.withdraw(item.subject)
+        else:
+            self.notifier.show(item)
+
+    # ------------------------------------------------------------------ actions
+    def perform(self, action: Action) -> None:
+        """A notice's button or click: every URL passes the monitor's allowlist first."""
+        if action.kind is ActionKind.OPEN_URL:
+            self.open_url(action.url)
+        elif action.kind is ActionKind.OPEN_WINDOW:
+            self.show_window(action.event_key)
+        elif action.kind is ActionKind.OPEN_SETTINGS:
+            self.open_settings()
+
+    def open_url(self, url: str | None) -> bool:
+        checked = self.monitor.links.check(url)
+        if checked is None:
+            return False
+        return QDesktopServices.openUrl(QUrl(checked))
+
+    def open_dashboard(self) -> None:
+        self.open_url(self.monitor.links.dashboard())
+
+    def show_window(self, event_key: str | None = None) -> None:
+        window = self.window
+        if window is None:
+            return
+        if event_key:
+            for name in ("show_event", "select_event", "reveal_event"):
+                method = getattr(window, name, None)
+                if callable(method):
+                    method(event_key)
+                    break
+        window.show()
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+        window.raise_()
+        window.activateWindow()
+
+    def open_settings(self) -> None:
+        from vendo_tray.ui.settings_dialog import SettingsDialog
+
+        if self.settings_dialog is None:
+            state = self.monitor.state
+            dialog = SettingsDialog(self.monitor.settings, keystore=self.keystore,
+                                    tester=self.monitor.test_key, key_in_use=self._key,
+                                    key_source=state.key_source)
+            dialog.setWindowIcon(app_icon())
+            dialog.settings_changed.connect(self.apply_settings)
+            dialog.key_changed.connect(self.set_key)
+            dialog.finished.connect(self._settings_closed)
+            self.settings_dialog = dialog
+        self.settings_dialog.show()
+        self.settings_dialog.raise_()
+        self.settings_dialog.activateWindow()
+
+    def set_key(self, key: str | None, source: str | None) -> None:
+        """A key saved in the dialog: the monitor restarts the stream with it."""
+        self._key = key
+        self.monitor.set_key(key, source)
+
+    def _settings_closed(self, *_: object) -> None:
+        if self.settings_dialog is not None:
+            self.settings_dialog.deleteLater()
+            self.settings_dialog = None
+
+    def apply_settings(self, settings: Settings) -> None:
+        old = self.monitor.settings
+        self.monitor.apply_settings(settings)
+        if settings.start_at_login != old.start_at_login:
+            try:
+                autostart.apply(settings.start_at_login, self.autostart)
+            except OSError as exc:
+                log.warning("could not change start at login: %s", exc)
+        if self.demo:
+            log.info("demo: settings applied, not saved")
+            return
+        try:
+            save_settings(self.config_dir, settings)
+        except OSError as exc:
+            log.warning("could not save settings: %s", exc)
+
+    def show_about(self) -> None:
+        box = QMessageBox(self.window)
+        box.setWindowTitle(f"About {APP_NAME}")
+        box.setIconPixmap(render_pixmap("vendo-tray", 64))
+        box.setText(f"<b>{APP_NAME}</b> {__version__}")
+        box.setInformativeText(
+            "Native notifications when a Vendo connection needs re-authorization, errors, "
+            f"or the balance runs low.\n\nLog file: {self.log_path}")
+        open_logs = box.addButton("Open log folder", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Close)
+        open_logs.clicked.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path.parent))))
+        box.setModal(False)
+        box.show()
+        self._about = box
+
+    # ------------------------------------------------------------------ stop
+    def quit(self) -> None:
+        self._quit.set()
+
+    def _monitor_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("the monitor stopped unexpectedly", exc_info=exc)
+
+    async def _shutdown(self) -> None:
+        log.info("quitting")
+        self.tray.hide()
+        if self._monitor_task is not None:
+            self._monitor_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._monitor_task
+        if self.notifier is not None:
+            aclose = getattr(self.notifier, "aclose", None)
+            with contextlib.suppress(Exception):
+                if aclose is not None:
+                    await asyncio.wait_for(aclose(), 3)
+                else:
+                    self.notifier.close()
+        if self.monitor is not None:
+            with contextlib.suppress(Exception):
+                await self.monitor.aclose()
+        if self.simulator is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.simulator.stop)
+        if self.window is not None:
+            self.window.close()
+        self.tray.dispose()
+        if self._temp_dir is not None:
+            self._temp_dir.cleanup()
+
+
+def _quit_on_signals(loop: asyncio.AbstractEventLoop, shell: TrayApp) -> None:
+    """SIGTERM (logout, service managers, tests) and Ctrl+C quit cleanly, not mid-write.
+
+    asyncio's signal handling wakes the loop through its self-pipe, so no
+    polling timer is needed while Qt sits in its event loop.
+    """
+    import signal
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, shell.quit)
+        except (NotImplementedError, RuntimeError, ValueError):  # Windows: Ctrl+C via console only
+            pass
+
+
+def run_app(demo: bool, log_level: str) -> int:
+    """``vendo-tray [--demo]``: the tray app until Quit; returns the exit code."""
+    import qasync
+
+    from vendo_tray.ui.platform_id import apply_platform_identity
+
+    log_path = setup_logging(log_level)
+    log.info("%s %s starting (demo=%s)", APP_NAME, __version__, demo)
+    apply_platform_identity()
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("vendo-tray")
+    app.setQuitOnLastWindowClosed(False)  # closing the window leaves the tray running
+    app.setWindowIcon(app_icon())
+
+    guard = SingleInstance()
+    if not guard.acquire():
+        return 0
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    shell = TrayApp(app, demo=demo, log_path=log_path)
+    guard.show_requested.connect(shell.show_window)
+    _quit_on_signals(loop, shell)
+    try:
+        return loop.run_until_complete(shell.main())
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)
+        guard.release()
+        log.info("stopped")

@@ -1,0 +1,200 @@
+"""The tray icon and its menu: a view of :class:`AppState`, plus signals for the user's choices.
+
+The tray decides nothing about the product: the monitor says what the state
+is, :func:`render` shows it (icon, tooltip, status line, pause marks), and
+menu choices leave as signals that ``ui.app`` connects to the monitor, the
+window and the dialogs.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, time, timedelta
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from vendo_tray import APP_NAME
+from vendo_tray.core.display import balance_text
+from vendo_tray.core.state import AppState, Phase
+from vendo_tray.ui.icons import icon_for_state, icon_name_for
+
+log = logging.getLogger(__name__)
+
+_PHASE_WORD = {
+    Phase.CONNECTING: "Connecting…",
+    Phase.LIVE: "Live",
+    Phase.RECONNECTING: "Reconnecting…",
+    Phase.OFFLINE: "Offline",
+    Phase.KEY_MISSING: "No API key",
+    Phase.KEY_REJECTED: "Key rejected",
+}
+
+#: Hour of the day "until tomorrow" resumes at (local time): the start of a working day.
+TOMORROW_HOUR = 8
+
+
+def status_line(state: AppState) -> str:
+    """The menu's first line: ``"Live · 12 connections · $4.20"``."""
+    parts = [_PHASE_WORD.get(state.phase, str(state.phase))]
+    snapshot = state.snapshot
+    if snapshot.taken_at is not None or snapshot.connections:
+        count = len(snapshot.connections)
+        parts.append(f"{count} connection{'s' if count != 1 else ''}")
+    if snapshot.balance is not None:
+        parts.append(balance_text(snapshot.balance))
+    return " · ".join(parts)
+
+
+def tooltip_text(state: AppState) -> str:
+    """Several short lines: who we are, the status line, and whatever needs the user."""
+    lines = [f"{APP_NAME} — Demo" if state.demo else APP_NAME, status_line(state)]
+    if state.attention:
+        n = state.attention
+        lines.append(f"{n} connection{'s' if n != 1 else ''} need{'s' if n == 1 else ''} action")
+    if state.phase in (Phase.RECONNECTING, Phase.OFFLINE) and state.retry_in is not None:
+        lines.append(f"Next attempt in {max(0, round(state.retry_in))} s")
+    if state.phase is Phase.KEY_MISSING:
+        lines.append("Click to add your API key")
+    elif state.phase is Phase.KEY_REJECTED:
+        lines.append("Click to fix your API key")
+    if state.detail and state.phase is not Phase.LIVE:
+        lines.append(state.detail)
+    if state.paused_until is not None:
+        lines.append(f"Notifications paused until {_when(state.paused_until)}")
+    return "\n".join(lines)
+
+
+def _when(moment: datetime) -> str:
+    local = moment.astimezone()
+    today = datetime.now().astimezone().date()
+    if local.date() == today:
+        return f"{local:%H:%M}"
+    if local.date() == today + timedelta(days=1):
+        return f"tomorrow {local:%H:%M}"
+    return f"{local:%a %d %b %H:%M}"
+
+
+def pause_for_an_hour(now: datetime | None = None) -> datetime:
+    current = (now or datetime.now()).astimezone()
+    return current + timedelta(hours=1)
+
+
+def pause_until_tomorrow(now: datetime | None = None) -> datetime:
+    """Tomorrow at :data:`TOMORROW_HOUR` local time."""
+    current = (now or datetime.now()).astimezone()
+    day = current.date() + timedelta(days=1)
+    return datetime.combine(day, time(TOMORROW_HOUR), tzinfo=current.tzinfo)
+
+
+class TrayController(QObject):
+    """Owns the QSystemTrayIcon and its menu."""
+
+    open_window_requested = Signal()
+    open_settings_requested = Signal()
+    reconnect_requested = Signal()
+    pause_requested = Signal(object)  # datetime
+    resume_requested = Signal()
+    open_dashboard_requested = Signal()
+    about_requested = Signal()
+    quit_requested = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = AppState()
+        self.icon = QSystemTrayIcon(self)
+        self.menu = QMenu()
+        self._build_menu()
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.render(self.state)
+
+    # -- menu ------------------------------------------------------------
+    def _build_menu(self) -> None:
+        m = self.menu
+        self.status_action = m.addAction("")
+        self.status_action.setEnabled(False)
+        m.addSeparator()
+        self.open_action = m.addAction("Open Vendo Tray", self.open_window_requested.emit)
+        self.pause_menu = m.addMenu("Pause notifications")
+        group = QActionGroup(self.pause_menu)
+        group.setExclusive(True)
+        self.pause_hour_action = self._pause_item("For 1 hour", group,
+                                                  lambda: self.pause_requested.emit(pause_for_an_hour()))
+        self.pause_tomorrow_action = self._pause_item(
+            "Until tomorrow", group, lambda: self.pause_requested.emit(pause_until_tomorrow()))
+        self.pause_menu.addSeparator()
+        self.resume_action = self.pause_menu.addAction("Resume notifications", self.resume_requested.emit)
+        self.reconnect_action = m.addAction("Reconnect now", self.reconnect_requested.emit)
+        m.addSeparator()
+        self.settings_action = m.addAction("Settings…", self.open_settings_requested.emit)
+        self.dashboard_action = m.addAction("Open dashboard", self.open_dashboard_requested.emit)
+        self.about_action = m.addAction(f"About {APP_NAME}", self.about_requested.emit)
+        m.addSeparator()
+        self.quit_action = m.addAction("Quit", self.quit_requested.emit)
+
+    def _pause_item(self, text: str, group: QActionGroup, slot) -> QAction:  # type: ignore[no-untyped-def]
+        action = self.pause_menu.addAction(text)
+        action.setCheckable(True)
+        group.addAction(action)
+        action.triggered.connect(slot)
+        return action
+
+    # -- rendering -------------------------------------------------------
+    def render(self, state: AppState) -> None:
+        """Show ``state``: icon (with badge), tooltip, status line, menu marks."""
+        self.state = state
+        self.icon.setIcon(icon_for_state(state))
+        self.icon.setToolTip(tooltip_text(state))
+        line = status_line(state)
+        self.status_action.setText(f"{line} · Demo" if state.demo else line)
+        paused = state.paused
+        self.resume_action.setEnabled(paused)
+        if not paused:
+            for action in (self.pause_hour_action, self.pause_tomorrow_action):
+                action.setChecked(False)
+        self.pause_menu.setTitle(
+            f"Notifications paused until {_when(state.paused_until)}" if state.paused_until
+            else "Pause notifications")
+        self.reconnect_action.setEnabled(state.phase is not Phase.KEY_MISSING)
+
+    @property
+    def icon_name(self) -> str:
+        """The state icon's name (for tests and logs)."""
+        return icon_name_for(self.state).value
+
+    # -- visibility ----------------------------------------------------------
+    @staticmethod
+    def available() -> bool:
+        return QSystemTrayIcon.isSystemTrayAvailable()
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def hide(self) -> None:
+        self.icon.hide()
+
+    def is_visible(self) -> bool:
+        return self.icon.isVisible()
+
+    def show_message(self, title: str, body: str, critical: bool = False) -> None:
+        """Qt's own balloon: the last-resort notifier when no daemon answers."""
+        kind = QSystemTrayIcon.MessageIcon.Critical if critical else QSystemTrayIcon.MessageIcon.Information
+        self.icon.showMessage(title, body, kind, 10_000)
+
+    # -- clicks ------------------------------------------------------------------
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason not in (QSystemTrayIcon.ActivationReason.Trigger,
+                          QSystemTrayIcon.ActivationReason.DoubleClick):
+            return
+        # Without a key nothing else is useful: the click goes where it can be fixed.
+        if self.state.phase in (Phase.KEY_MISSING, Phase.KEY_REJECTED):
+            self.open_settings_requested.emit()
+        else:
+            self.open_window_requested.emit()
+
+    def dispose(self) -> None:
+        self.icon.hide()
+        self.icon.setContextMenu(None)  # type: ignore[arg-type]
+        self.menu.deleteLater()
