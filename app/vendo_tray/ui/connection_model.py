@@ -1,0 +1,105 @@
+"""The "Connections" table model: the reconciler's snapshot, one row per connection.
+
+Connections needing the user (needs_reauth, error, revoked) sort first, so
+the rows that matter are the ones visible without scrolling; the rest follow
+by name.  The list is small (tens), so it is held whole and replaced on every
+snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush
+
+from vendo_tray.client._models import Connection
+from vendo_tray.core.display import connection_action_label, needs_action, status_label, status_severity
+from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon, severity_color
+
+_Index = QModelIndex | QPersistentModelIndex
+
+CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 1
+
+NAME, STATUS, MESSAGE, ACTION = range(4)
+HEADERS = ("Connection", "Status", "Message", "Action")
+
+_NEUTRAL = "#a0a7b3"
+
+#: Statuses the live wire documents (for column sizing; unknown ones still show).
+KNOWN_STATUSES = ("connected", "available", "pending_setup", "needs_reauth", "error", "revoked")
+
+
+def _order(connection: Connection) -> tuple[int, str]:
+    return (0 if needs_action(connection) else 1, (connection.display_name or connection.slug).lower())
+
+
+class ConnectionTableModel(QAbstractTableModel):
+    """Rows = the snapshot's connections, those needing action first."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._rows: list[Connection] = []
+
+    def set_connections(self, connections: Iterable[Connection]) -> bool:
+        """Replace the rows; False (and no reset) when nothing changed."""
+        rows = sorted(connections, key=_order)
+        if rows == self._rows:
+            return False
+        self.beginResetModel()
+        self._rows = rows
+        self.endResetModel()
+        return True
+
+    def connection_at(self, row: int) -> Connection | None:
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def row_of(self, slug: str) -> int | None:
+        return next((i for i, c in enumerate(self._rows) if c.slug == slug), None)
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return HEADERS[section] if 0 <= section < len(HEADERS) else None
+        return None
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        conn = self.connection_at(index.row()) if index.isValid() else None
+        if conn is None:
+            return None
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if column == NAME:
+                return conn.display_name or conn.slug
+            if column == STATUS:
+                return status_label(conn.status)
+            if column == MESSAGE:
+                return conn.error_message or ""
+            if column == ACTION:
+                return connection_action_label(conn)
+        elif role == Qt.ItemDataRole.DecorationRole:
+            if column == NAME:
+                color = brand_color(conn.brand_color)
+                return dot_icon(color.name() if color is not None else _NEUTRAL)
+            if column == STATUS:
+                return dot_icon(SEVERITY_COLORS[status_severity(conn.status)])
+        elif role == Qt.ItemDataRole.ForegroundRole and column == STATUS:
+            return QBrush(severity_color(status_severity(conn.status)))
+        elif role == Qt.ItemDataRole.ToolTipRole:
+            if column == NAME:
+                category = f" · {conn.category}" if conn.category else ""
+                return f"{conn.display_name} ({conn.slug}){category}"
+            if column == MESSAGE and conn.error_message:
+                return conn.error_message
+            if column == STATUS:
+                return conn.status
+        elif role == CONNECTION_ROLE:
+            return conn
+        return None

@@ -1,0 +1,613 @@
+"""The main window: recent events (from the store) and connections (from the snapshot).
+
+It is a view, nothing more.  History comes from ``monitor.store`` through
+:class:`EventTableModel`, the header and the Connections tab from the
+``AppState`` the app passes to :meth:`MainWindow.on_state`, words and colours
+from ``core.display``, buttons and their URLs from ``core.event_actions``.
+Links are never opened here: :attr:`MainWindow.open_url_requested` hands the
+URL to the app, which checks it against the allowlist and opens it.
+
+Closing hides (it is a tray app); size, place, splitter and column widths are
+remembered in a QSettings file in the config directory.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShortcut, QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vendo_tray.client._models import Connection
+from vendo_tray.core.display import (
+    GROUP_LABELS,
+    Severity,
+    balance_text,
+    cap_severity,
+    cap_text,
+    phase_severity,
+    phase_text,
+    relative_time,
+    status_label,
+)
+from vendo_tray.core.event_actions import LinkAction, LinkSource, connection_action, event_actions
+from vendo_tray.core.kinds import Kind, VendoEvent
+from vendo_tray.core.state import AppState
+from vendo_tray.core.store import Store
+from vendo_tray.ui import connection_model as cm
+from vendo_tray.ui import event_model as em
+from vendo_tray.ui.connection_model import ConnectionTableModel
+from vendo_tray.ui.details_pane import DetailsPane
+from vendo_tray.ui.event_model import EventFilter, EventTableModel
+from vendo_tray.ui.palette import DOT_SIZE, SEVERITY_COLORS, severity_dot
+
+log = logging.getLogger(__name__)
+
+#: Search waits this long after the last keystroke (a LIKE over 100,000 rows is not free).
+SEARCH_DEBOUNCE_MS = 250
+EVENTS_TAB, CONNECTIONS_TAB = 0, 1
+DEFAULT_SIZE = (1040, 680)
+
+_SETTINGS_GEOMETRY = "window/geometry"
+_SETTINGS_SPLITTER = "window/splitter"
+_SETTINGS_EVENTS_HEADER = "window/events_header"
+_SETTINGS_CONNECTIONS_HEADER = "window/connections_header"
+
+
+class WindowSource(Protocol):
+    """What the window needs from ``core.monitor.Monitor``."""
+
+    store: Store
+    state: AppState
+
+    @property
+    def links(self) -> LinkSource: ...
+
+
+def default_window_settings() -> QSettings:
+    """``<config dir>/window.ini``: window geometry is no user preference worth the JSON."""
+    import platformdirs
+
+    path = Path(platformdirs.user_config_dir("vendo-tray", appauthor=False)) / "window.ini"
+    return QSettings(str(path), QSettings.Format.IniFormat)
+
+
+def _fit_section(view: QTableView, column: int, texts: list[str], *, icon: bool, extra: int = 0) -> None:
+    """Size a column for its longest expected text (never by scanning 100,000 rows)."""
+    metrics = view.fontMetrics()
+    widest = max(metrics.horizontalAdvance(text) for text in texts)
+    header_text = view.model().headerData(column, Qt.Orientation.Horizontal) or ""
+    widest = max(widest, view.horizontalHeader().fontMetrics().horizontalAdvance(str(header_text)))
+    padding = 24 + (view.iconSize().width() + 8 if icon else 0) + extra
+    view.horizontalHeader().resizeSection(column, widest + padding)
+
+
+def _plain(text: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+class MainWindow(QMainWindow):
+    """Recent events and connections; see the module docstring."""
+
+    #: A button asked to open this URL; the app checks it (Links.check) and opens it.
+    open_url_requested = Signal(str)
+
+    def __init__(self, monitor: WindowSource, *, window_settings: QSettings | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._monitor = monitor
+        self._settings = window_settings if window_settings is not None else default_window_settings()
+        self._state = monitor.state
+        self._known_slugs: set[str] = set()
+        self.setWindowTitle("Vendo Tray")
+        self.setObjectName("VendoTrayMainWindow")
+
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(10, 8, 10, 10)
+        layout.setSpacing(8)
+        layout.addWidget(self._build_header())
+        self.problem_label = _plain()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet(f"color: {SEVERITY_COLORS[Severity.WARNING]};")
+        self.problem_label.hide()
+        layout.addWidget(self.problem_label)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_events_tab(), "&Recent events")
+        self.tabs.addTab(self._build_connections_tab(), "C&onnections")
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self._install_shortcuts()
+        self._restore_layout()
+        self.on_state(self._state)
+        self._refresh_connection_filter()
+        self._update_count_label(self.events_model.total)
+        self._show_store_problem()
+
+    # ================================================================ public API
+
+    def on_state(self, state: AppState) -> None:
+        """The monitor's state changed: header, connections, names in the event list."""
+        self._state = state
+        self.phase_dot.setPixmap(severity_dot(phase_severity(state)).pixmap(10, 10))
+        self.phase_label.setText(phase_text(state))
+        snapshot = state.snapshot
+        self.balance_value.setText(balance_text(snapshot.balance))
+        balance = snapshot.balance
+        self.balance_value.setToolTip("Credits remaining" if balance is None or not balance.top_up_url
+                                      else "Credits remaining — top up from an event's details")
+        caps = snapshot.caps
+        if caps is None:
+            self.daily_value.setText("—")
+            self.monthly_value.setText("—")
+        else:
+            self._set_cap(self.daily_value, caps.used_today_micros, caps.daily_micros)
+            self._set_cap(self.monthly_value, caps.used_month_micros, caps.monthly_micros)
+        self.events_model.set_connections(snapshot.connections)
+        if self.connections_model.set_connections(snapshot.connections):
+            self._install_connection_buttons()
+        attention = len(snapshot.needing_action)
+        self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({attention} need action)" if attention
+                             else "C&onnections")
+        self.needs_action_button.setIcon(severity_dot(Severity.CRITICAL) if attention else severity_dot(Severity.OK))
+        taken = snapshot.taken_at
+        self.connections_note.setText(
+            f"{len(snapshot.connections)} connections · updated {relative_time(taken, self.events_model.now())}"
+            if taken is not None else "Connections have not been loaded yet.")
+        self._refresh_connection_filter()
+        current = self.details.event
+        if current is not None:  # actions depend on the snapshot (still needs re-auth?)
+            self._show_details(current)
+
+    def on_event(self, event: VendoEvent) -> None:
+        """A new event was stored: the list syncs with the store after the burst."""
+        self.events_model.note_new_event(event)
+        if event.slug and event.slug not in self._known_slugs:
+            self._refresh_connection_filter()
+
+    def show_event(self, key: str) -> None:
+        """Bring the window up with event ``key`` selected (a notification was clicked)."""
+        self.tabs.setCurrentIndex(EVENTS_TAB)
+        self.reveal()
+        self.events_model.sync()
+        row = self.events_model.row_of(key)
+        if row is None and self.events_model.filter != EventFilter():
+            self.clear_filters()
+            row = self.events_model.row_of(key)
+        if row is not None:
+            self._select_event_row(row)
+            return
+        event = self._monitor.store.get(key)
+        if event is None:
+            log.info("event %r is not in the history (pruned?)", key)
+        self.events_view.clearSelection()
+        self._show_details(event)
+
+    def show_connections(self) -> None:
+        """Bring the window up on the Connections tab."""
+        self.tabs.setCurrentIndex(CONNECTIONS_TAB)
+        self.reveal()
+        self.connections_view.setFocus()
+
+    def reveal(self) -> None:
+        """Show, un-minimize and raise (a tray click should never leave it behind others)."""
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def clear_filters(self) -> None:
+        """Back to every event (used when a revealed event is hidden by a filter)."""
+        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button):
+            widget.blockSignals(True)
+        self.kind_combo.setCurrentIndex(0)
+        self.connection_combo.setCurrentIndex(0)
+        self.search_edit.clear()
+        self.needs_action_button.setChecked(False)
+        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button):
+            widget.blockSignals(False)
+        self._search_timer.stop()
+        self._apply_filter()
+
+    def save_layout(self) -> None:
+        """Remember size, place, splitter and column widths (called on hide and quit)."""
+        self._settings.setValue(_SETTINGS_GEOMETRY, self.saveGeometry())
+        self._settings.setValue(_SETTINGS_SPLITTER, self.splitter.saveState())
+        self._settings.setValue(_SETTINGS_EVENTS_HEADER, self.events_view.horizontalHeader().saveState())
+        self._settings.setValue(_SETTINGS_CONNECTIONS_HEADER,
+                                self.connections_view.horizontalHeader().saveState())
+        self._settings.sync()
+
+    # ================================================================ building
+
+    def _build_header(self) -> QWidget:
+        header = QFrame()
+        header.setObjectName("header")
+        header.setFrameShape(QFrame.Shape.StyledPanel)
+        row = QHBoxLayout(header)
+        row.setContentsMargins(10, 6, 10, 6)
+        row.setSpacing(6)
+        self.phase_dot = QLabel()
+        self.phase_dot.setFixedWidth(12)
+        self.phase_label = _plain()
+        self.phase_label.setToolTip("The live events stream")
+        row.addWidget(self.phase_dot)
+        row.addWidget(self.phase_label, 1)
+
+        def figure(caption: str) -> QLabel:
+            title = _plain(caption)
+            title.setEnabled(False)  # the theme's muted text colour
+            value = _plain("—")
+            font = value.font()
+            font.setBold(True)
+            value.setFont(font)
+            row.addSpacing(14)
+            row.addWidget(title)
+            row.addWidget(value)
+            return value
+
+        self.balance_value = figure("Balance")
+        self.daily_value = figure("Today")
+        self.monthly_value = figure("This month")
+        self.daily_value.setToolTip("Spent today, and the daily spend cap")
+        self.monthly_value.setToolTip("Spent this month, and the monthly spend cap")
+        return header
+
+    def _build_events_tab(self) -> QWidget:
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.setSpacing(6)
+
+        bar = QHBoxLayout()
+        bar.setSpacing(6)
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search events (Ctrl+F)")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setAccessibleName("Search events")
+        self.search_edit.setMinimumWidth(220)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
+        self._search_timer.timeout.connect(self._apply_filter)
+        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_edit.returnPressed.connect(self._apply_filter_now)
+        bar.addWidget(self.search_edit, 2)
+
+        kind_label = QLabel("&Kind:")
+        self.kind_combo = QComboBox()
+        self.kind_combo.addItem("All kinds", None)
+        for group, label in GROUP_LABELS.items():
+            self.kind_combo.addItem(label, group)
+        self.kind_combo.setAccessibleName("Kind filter")
+        kind_label.setBuddy(self.kind_combo)
+        self.kind_combo.currentIndexChanged.connect(self._apply_filter_now)
+        bar.addWidget(kind_label)
+        bar.addWidget(self.kind_combo)
+
+        connection_label = QLabel("Co&nnection:")
+        self.connection_combo = QComboBox()
+        self.connection_combo.addItem("All connections", None)
+        self.connection_combo.setAccessibleName("Connection filter")
+        self.connection_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.connection_combo.setMinimumContentsLength(12)
+        connection_label.setBuddy(self.connection_combo)
+        self.connection_combo.currentIndexChanged.connect(self._apply_filter_now)
+        bar.addWidget(connection_label)
+        bar.addWidget(self.connection_combo)
+
+        self.needs_action_button = QToolButton()
+        self.needs_action_button.setText("Needs &action")
+        self.needs_action_button.setCheckable(True)
+        self.needs_action_button.setIconSize(QSize(DOT_SIZE, DOT_SIZE))
+        self.needs_action_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.needs_action_button.setToolTip("Only events that ask you to do something "
+                                            "(re-authorize, errors, low balance, caps reached)")
+        self.needs_action_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.needs_action_button.toggled.connect(self._apply_filter_now)
+        bar.addWidget(self.needs_action_button)
+        bar.addStretch(1)
+        self.count_label = _plain()
+        self.count_label.setEnabled(False)
+        bar.addWidget(self.count_label)
+        column.addLayout(bar)
+
+        self.events_model = EventTableModel(self._monitor.store, self)
+        self.events_model.count_changed.connect(self._update_count_label)
+        self.events_model.rowsInserted.connect(self._keep_scroll_on_prepend)
+        self.events_view = view = QTableView()
+        view.setModel(self.events_model)
+        view.setAccessibleName("Recent events")
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setTabKeyNavigation(False)  # Tab leaves the table, arrows move inside it
+        view.setWordWrap(False)
+        view.setShowGrid(False)
+        view.setAlternatingRowColors(True)
+        view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        view.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerItem)
+        vertical = view.verticalHeader()
+        vertical.hide()
+        # Fixed heights: a 100,000-row view must never measure rows.
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(view.fontMetrics().height() + 10)
+        header = view.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setStretchLastSection(True)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        view.setIconSize(QSize(DOT_SIZE, DOT_SIZE))
+        em_width = view.fontMetrics().horizontalAdvance("M")
+        _fit_section(view, em.TIME, ["59 min ago", "22 Sept 2026"], icon=False)
+        _fit_section(view, em.KIND, [kind.label for kind in Kind], icon=True)
+        _fit_section(view, em.CONNECTION, ["Google Calendar"], icon=True)
+        header.setMinimumSectionSize(em_width * 4)
+        view.selectionModel().currentRowChanged.connect(self._current_event_changed)
+        self.events_model.modelReset.connect(self._after_events_reset)
+
+        self.details = DetailsPane()
+        self.details.action_triggered.connect(self._request_url)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(view)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        column.addWidget(self.splitter, 1)
+        return page
+
+    def _build_connections_tab(self) -> QWidget:
+        page = QWidget()
+        column = QVBoxLayout(page)
+        column.setContentsMargins(8, 8, 8, 8)
+        self.connections_model = ConnectionTableModel(self)
+        self.connections_view = view = QTableView()
+        view.setModel(self.connections_model)
+        view.setAccessibleName("Connections")
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        view.setTabKeyNavigation(False)
+        view.setShowGrid(False)
+        view.setAlternatingRowColors(True)
+        view.setWordWrap(False)
+        view.verticalHeader().hide()
+        view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        view.verticalHeader().setDefaultSectionSize(view.fontMetrics().height() + 16)
+        header = view.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        view.setIconSize(QSize(DOT_SIZE, DOT_SIZE))
+        _fit_section(view, cm.NAME, ["Google Calendar"], icon=True)
+        _fit_section(view, cm.STATUS, [status_label(s) for s in cm.KNOWN_STATUSES], icon=True)
+        header.setSectionResizeMode(cm.MESSAGE, QHeaderView.ResizeMode.Stretch)
+        _fit_section(view, cm.ACTION, ["Re-authorize"], icon=False, extra=36)
+        view.activated.connect(self._connection_activated)
+        column.addWidget(view, 1)
+        self.connections_note = _plain()
+        self.connections_note.setEnabled(False)
+        column.addWidget(self.connections_note)
+        return page
+
+    def _install_shortcuts(self) -> None:
+        def shortcut(keys: QKeySequence | str, slot) -> QShortcut:  # noqa: ANN001
+            sc = QShortcut(QKeySequence(keys), self)
+            sc.setContext(Qt.ShortcutContext.WindowShortcut)
+            sc.activated.connect(slot)
+            return sc
+
+        shortcut(QKeySequence.StandardKey.Find, self._focus_search)
+        shortcut("Ctrl+1", lambda: self._switch_tab(EVENTS_TAB))
+        shortcut("Ctrl+2", lambda: self._switch_tab(CONNECTIONS_TAB))
+        shortcut("Escape", self._escape)
+        shortcut(QKeySequence.StandardKey.Close, self.close)
+        QWidget.setTabOrder(self.search_edit, self.kind_combo)
+        QWidget.setTabOrder(self.kind_combo, self.connection_combo)
+        QWidget.setTabOrder(self.connection_combo, self.needs_action_button)
+        QWidget.setTabOrder(self.needs_action_button, self.events_view)
+        QWidget.setTabOrder(self.events_view, self.details.copy_button)
+        QWidget.setTabOrder(self.details.copy_button, self.details.json_view)
+
+    # ================================================================ behaviour
+
+    def _focus_search(self) -> None:
+        self.tabs.setCurrentIndex(EVENTS_TAB)
+        self.search_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_edit.selectAll()
+
+    def _switch_tab(self, index: int) -> None:
+        self.tabs.setCurrentIndex(index)
+        (self.events_view if index == EVENTS_TAB else self.connections_view).setFocus()
+
+    def _escape(self) -> None:
+        """Esc clears a search being typed; otherwise it hides the window."""
+        if self.search_edit.hasFocus() and self.search_edit.text():
+            self.search_edit.clear()
+            self._apply_filter_now()
+            return
+        self.close()
+
+    def _apply_filter_now(self) -> None:
+        self._search_timer.stop()
+        self._apply_filter()
+
+    def _apply_filter(self) -> None:
+        group = self.kind_combo.currentData()
+        new = EventFilter(
+            groups=(group,) if group else None,
+            slug=self.connection_combo.currentData() or None,
+            text=self.search_edit.text().strip() or None,
+            needs_action=self.needs_action_button.isChecked(),
+        )
+        self.events_model.set_filter(new)
+
+    def _after_events_reset(self) -> None:
+        """Keep the event the user was reading selected when it is still listed near the top."""
+        current = self.details.event
+        if current is None or current.key is None:
+            return
+        row = self.events_model.row_of(current.key, limit=em.PAGE_SIZE * 5)
+        if row is not None:
+            self._select_event_row(row)
+
+    def _select_event_row(self, row: int) -> None:
+        index = self.events_model.index(row, em.SUMMARY)
+        self.events_view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect | QItemSelectionModel.SelectionFlag.Rows)
+        self.events_view.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+
+    def _current_event_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        event = self.events_model.event_at(current.row())
+        if event is not None:
+            self._show_details(event)
+
+    def _show_details(self, event: VendoEvent | None) -> None:
+        actions: list[LinkAction] = []
+        if event is not None:
+            try:
+                actions = event_actions(event, self._state.snapshot, self._monitor.links)
+            except Exception:  # a broken link must not take the details pane with it
+                log.exception("could not build the actions for event %s", event.key)
+        name = self.events_model.connection_name(event.slug) if event is not None else None
+        self.details.show_event(event, actions, connection_name=name)
+
+    def _keep_scroll_on_prepend(self, _parent: QModelIndex, first: int, last: int) -> None:
+        """Rows arriving on top must not push what the user is reading down."""
+        bar = self.events_view.verticalScrollBar()
+        if first == 0 and bar.value() > 0:
+            bar.setValue(bar.value() + (last - first + 1))
+
+    def _update_count_label(self, count: int) -> None:
+        noun = "event" if count == 1 else "events"
+        filtered = self.events_model.filter != EventFilter()
+        self.count_label.setText(f"{count:,} {noun}{' shown' if filtered else ''}")
+
+    def _refresh_connection_filter(self) -> None:
+        """Every slug from the snapshot and from history, by display name; selection kept."""
+        names = {c.slug: c.display_name or c.slug for c in self._state.snapshot.connections}
+        for slug in self._monitor.store.slugs():
+            names.setdefault(slug, slug)
+        if set(names) == self._known_slugs and all(
+                self.connection_combo.itemText(i) == names.get(self.connection_combo.itemData(i), "")
+                for i in range(1, self.connection_combo.count())):
+            return
+        self._known_slugs = set(names)
+        chosen = self.connection_combo.currentData()
+        self.connection_combo.blockSignals(True)
+        self.connection_combo.clear()
+        self.connection_combo.addItem("All connections", None)
+        for slug, name in sorted(names.items(), key=lambda item: item[1].lower()):
+            self.connection_combo.addItem(name, slug)
+        index = self.connection_combo.findData(chosen) if chosen else 0
+        self.connection_combo.setCurrentIndex(max(index, 0))
+        self.connection_combo.blockSignals(False)
+        if chosen and index < 0:
+            self._apply_filter_now()
+
+    def _install_connection_buttons(self) -> None:
+        """One real (focusable) button per connection row, in the Action column."""
+        for row in range(self.connections_model.rowCount()):
+            conn = self.connections_model.connection_at(row)
+            if conn is None:
+                continue
+            cell = QWidget()
+            box = QHBoxLayout(cell)
+            box.setContentsMargins(4, 2, 4, 2)
+            button = QPushButton(self.connections_model.data(self.connections_model.index(row, cm.ACTION)))
+            button.setAccessibleName(f"{button.text()} {conn.display_name}")
+            button.clicked.connect(lambda _=False, c=conn: self._connection_action(c))
+            box.addWidget(button)
+            self.connections_view.setIndexWidget(self.connections_model.index(row, cm.ACTION), cell)
+
+    def _connection_activated(self, index: QModelIndex) -> None:
+        conn = self.connections_model.connection_at(index.row())
+        if conn is not None:
+            self._connection_action(conn)
+
+    def _connection_action(self, conn: Connection) -> None:
+        try:
+            action = connection_action(conn, self._monitor.links)
+        except Exception:
+            log.exception("could not build the link for connection %s", conn.slug)
+            return
+        if action is not None:
+            self._request_url(action.url)
+
+    def _request_url(self, url: str) -> None:
+        """Hand a URL to the app (which checks it against the allowlist again and opens it).
+
+        Links builds only allowlisted URLs; checking here too means a URL this
+        window emits has always passed the gate, whoever handles the signal.
+        """
+        checked = self._monitor.links.check(url)
+        if checked:
+            self.open_url_requested.emit(checked)
+
+    def _set_cap(self, label: QLabel, used: int, cap: int | None) -> None:
+        label.setText(cap_text(used, cap))
+        severity = cap_severity(used, cap)
+        color = SEVERITY_COLORS[severity] if severity in (Severity.WARNING, Severity.CRITICAL) else None
+        label.setStyleSheet(f"color: {color};" if color else "")
+
+    def _show_store_problem(self) -> None:
+        problem = getattr(self._monitor.store, "problem", None)
+        if problem:
+            self.problem_label.setText(f"Event history: {problem}")
+            self.problem_label.show()
+
+    # ================================================================ window state
+
+    def _restore_layout(self) -> None:
+        geometry = self._settings.value(_SETTINGS_GEOMETRY)
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty() and self.restoreGeometry(geometry):
+            pass
+        else:
+            self.resize(*DEFAULT_SIZE)
+        for key, target in ((_SETTINGS_SPLITTER, self.splitter),
+                            (_SETTINGS_EVENTS_HEADER, self.events_view.horizontalHeader()),
+                            (_SETTINGS_CONNECTIONS_HEADER, self.connections_view.horizontalHeader())):
+            value = self._settings.value(key)
+            if isinstance(value, QByteArray) and not value.isEmpty():
+                target.restoreState(value)
+        if not isinstance(self._settings.value(_SETTINGS_SPLITTER), QByteArray):
+            self.splitter.setSizes([DEFAULT_SIZE[1] * 3 // 5, DEFAULT_SIZE[1] * 2 // 5])
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.events_model.tick()
+
+    def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
+        if not event.spontaneous():
+            self.save_layout()
+        super().hideEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Closing hides: the app lives in the tray; quitting is the tray menu's job."""
+        self.save_layout()
+        event.ignore()
+        self.hide()
