@@ -65,8 +65,9 @@ class SingleInstance(QObject):
         # Windows: a named pipe, which takes a bare name.
         self.server_name = self.name if sys.platform == "win32" else str(directory / f"{self.name}.sock")
         self._lock = QLockFile(str(self.lock_path))
-        # 0 = never treat a live owner's lock as stale, however old it is; a
-        # dead owner's lock is still detected (Qt checks the PID).
+        # 0 = never treat a live owner's lock as stale by age alone (a tray app
+        # runs for weeks); a dead owner's lock is still detected by its PID.
+        # Unix also holds an flock on it, but Windows relies on this.
         self._lock.setStaleLockTime(0)
         self._server: QLocalServer | None = None
         self.primary = False

@@ -1,0 +1,84 @@
+"""core.logs: the rotating file log and the filter that keeps secrets out of it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from vendo_tray.core.logs import RedactingFilter, redact, setup_logging
+
+KEY = "vendo_sk_live_4f9Qz0_abcDEF-123"
+
+
+@pytest.mark.parametrize("text", [
+    f"key is {KEY}",
+    f"Authorization: Bearer {KEY}",
+    "{'authorization': 'Bearer abc.def-ghi_123'}",
+    f"https://vendo.run/connections/connect/slack?app_key={KEY}&return_to=x",
+])
+def test_redact_removes_secret_shapes(text: str) -> None:
+    out = redact(text)
+    assert KEY not in out
+    assert "abc.def-ghi_123" not in out
+    assert "[redacted]" in out
+
+
+def test_redact_leaves_ordinary_text_alone() -> None:
+    text = "event key=evt_123 for slack at https://vendo.run/dashboard"
+    assert redact(text) == text
+
+
+@pytest.fixture
+def log_file(tmp_path: Path):
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    path = setup_logging("DEBUG", tmp_path / "logs", console=False)
+    yield path
+    for handler in list(root.handlers):
+        if handler not in before[0]:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(before[1])
+
+
+def test_file_log_never_holds_the_key(log_file: Path) -> None:
+    log = logging.getLogger("vendo_tray.test")
+    log.info("as format string %s", KEY)
+    log.warning("header dump %r", {"Authorization": f"Bearer {KEY}"})
+    log.error(f"inline {KEY}")
+    try:
+        raise RuntimeError(f"request failed for {KEY}")
+    except RuntimeError:
+        log.exception("with traceback")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert KEY not in text
+    assert "vendo_sk_live" not in text
+    assert text.count("[redacted]") >= 5
+    assert "with traceback" in text and "RuntimeError" in text
+
+
+def test_every_root_handler_gets_the_filter(log_file: Path) -> None:
+    for handler in logging.getLogger().handlers:
+        assert any(isinstance(f, RedactingFilter) for f in handler.filters), handler
+
+
+def test_setup_twice_does_not_duplicate_lines(log_file: Path) -> None:
+    setup_logging("INFO", log_file.parent, console=False)
+    logging.getLogger("vendo_tray.test").warning("exactly once")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    assert log_file.read_text().count("exactly once") == 1
+
+
+def test_log_level_is_honoured(log_file: Path) -> None:
+    setup_logging("WARNING", log_file.parent, console=False)
+    logging.getLogger("vendo_tray.test").info("too chatty")
+    logging.getLogger("vendo_tray.test").warning("worth saying")
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    text = log_file.read_text()
+    assert "worth saying" in text and "too chatty" not in text

@@ -1,0 +1,113 @@
+"""core.secrets against a real Secret Service, a missing one, and a locked one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from keyring.backends import fail
+from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+
+from keyring_helpers import files_containing, lock_login_keyring, secret_tool_lookup, unlock_login_keyring
+from vendo_tray.core.secrets import (
+    SOURCE_ENV,
+    SOURCE_KEYRING,
+    SOURCE_SESSION,
+    KeyringLocked,
+    KeyringUnavailable,
+    KeyStore,
+    describe_source,
+)
+
+KEY = "vendo_sk_test_secret_7Hc2pLq9"
+
+
+@pytest.fixture
+def real_store(secret_service: None) -> KeyStore:
+    return KeyStore(backend=SecretServiceKeyring(), env={})
+
+
+@pytest.mark.desktop
+def test_save_puts_the_key_in_the_secret_service_and_nowhere_on_disk(
+        real_store: KeyStore, isolated_home: Path) -> None:
+    real_store.save(KEY)
+    assert secret_tool_lookup() == KEY
+    assert real_store.read() == KEY
+    assert real_store.lookup().source == SOURCE_KEYRING
+    # gnome-keyring's own file under the temp HOME is encrypted: no plain copy anywhere.
+    assert (isolated_home / ".local" / "share" / "keyrings").is_dir()
+    assert files_containing(isolated_home, KEY) == []
+
+
+@pytest.mark.desktop
+def test_forget_removes_it(real_store: KeyStore) -> None:
+    real_store.save(KEY)
+    real_store.forget()
+    assert secret_tool_lookup() is None
+    assert real_store.lookup().key is None
+    real_store.forget()  # forgetting nothing is fine
+
+
+@pytest.mark.desktop
+def test_environment_wins_over_the_keyring(secret_service: None) -> None:
+    store = KeyStore(backend=SecretServiceKeyring(), env={"VENDO_API_KEY": "vendo_sk_from_env"})
+    store.save(KEY)
+    found = store.lookup()
+    assert (found.key, found.source) == ("vendo_sk_from_env", SOURCE_ENV)
+    assert "VENDO_API_KEY" in describe_source(found.source)
+
+
+@pytest.mark.desktop
+def test_locked_keyring_is_a_typed_error_and_retry_works_after_unlock(real_store: KeyStore) -> None:
+    real_store.save(KEY)
+    lock_login_keyring()
+    with pytest.raises(KeyringLocked, match="[Uu]nlock"):
+        real_store.read()
+    with pytest.raises(KeyringLocked):
+        real_store.save("vendo_sk_other")
+    found = real_store.lookup()
+    assert found.key is None and isinstance(found.problem, KeyringLocked)
+    unlock_login_keyring()
+    assert real_store.read() == KEY
+
+
+def test_no_backend_is_a_typed_error_with_an_explanation() -> None:
+    store = KeyStore(backend=fail.Keyring(), env={})
+    with pytest.raises(KeyringUnavailable, match="No system keyring"):
+        store.save(KEY)
+    with pytest.raises(KeyringUnavailable):
+        store.read()
+    found = store.lookup()
+    assert found.key is None and isinstance(found.problem, KeyringUnavailable)
+    assert KEY not in str(found.problem)
+
+
+def test_no_backend_keeps_the_key_for_the_session_only(isolated_home: Path) -> None:
+    store = KeyStore(backend=fail.Keyring(), env={})
+    store.keep_for_session(KEY)
+    found = store.lookup()
+    assert (found.key, found.source) == (KEY, SOURCE_SESSION)
+    assert "session only" in describe_source(found.source)
+    assert files_containing(isolated_home, KEY) == []
+    # A fresh process (a new store) has nothing: it really was memory only.
+    assert KeyStore(backend=fail.Keyring(), env={}).lookup().key is None
+
+
+@pytest.mark.desktop
+def test_no_secret_service_on_the_bus_means_unavailable(session_bus: str) -> None:
+    """The private bus has no keyring daemon unless a test starts one."""
+    from keyring.backends.SecretService import Keyring
+
+    try:
+        Keyring.priority  # noqa: B018 - raises when the service is absent
+    except RuntimeError:
+        backend = fail.Keyring()
+    else:
+        pytest.fail("a Secret Service is on the bus although no test started one")
+    with pytest.raises(KeyringUnavailable):
+        KeyStore(backend=backend, env={}).save(KEY)
+
+
+def test_empty_key_is_refused() -> None:
+    with pytest.raises(ValueError):
+        KeyStore(backend=fail.Keyring(), env={}).save("   ")

@@ -1,0 +1,94 @@
+"""ui.single_instance with real processes: the second launch hands over and exits 0."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CHILD = r"""
+import sys
+from pathlib import Path
+from PySide6.QtCore import QCoreApplication, QTimer
+from vendo_tray.ui.single_instance import SingleInstance
+
+app = QCoreApplication(sys.argv[:1])
+guard = SingleInstance(name="vendo-tray-test", lock_dir=Path(sys.argv[1]))
+if not guard.acquire():
+    print("second: handed over", flush=True)
+    sys.exit(0)
+print("first: primary", flush=True)
+
+def shown():
+    print("first: show requested", flush=True)
+    guard.release()
+    app.quit()
+
+guard.show_requested.connect(shown)
+QTimer.singleShot(20_000, lambda: app.exit(3))  # never hang the test run
+sys.exit(app.exec())
+"""
+
+
+def _start(lock_dir: Path) -> subprocess.Popen[str]:
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(lock_dir)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _first_line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()
+
+
+def test_second_launch_asks_the_first_to_show_and_exits_zero(tmp_path: Path) -> None:
+    first = _start(tmp_path)
+    try:
+        assert _first_line(first) == "first: primary"
+        second = _start(tmp_path)
+        out, err = second.communicate(timeout=20)
+        assert second.returncode == 0, err
+        assert out.strip() == "second: handed over"
+        assert first.wait(timeout=20) == 0
+        assert first.stdout is not None and first.stdout.read().strip() == "first: show requested"
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_crashed_first_instance_does_not_block_the_next(tmp_path: Path) -> None:
+    crashed = _start(tmp_path)
+    assert _first_line(crashed) == "first: primary"
+    crashed.send_signal(signal.SIGKILL)  # no cleanup: lock file and socket stay behind
+    crashed.wait()
+    assert (tmp_path / "vendo-tray-test.lock").exists()
+    nxt = _start(tmp_path)
+    try:
+        assert _first_line(nxt) == "first: primary"
+    finally:
+        nxt.kill()
+        nxt.wait()
+
+
+def test_instance_name_is_per_user_and_short() -> None:
+    from vendo_tray.ui.single_instance import instance_name
+
+    name = instance_name()
+    assert name.startswith("vendo-tray-") and len(name) < 40
+    assert name == instance_name()
+
+
+@pytest.mark.parametrize("n", [3])
+def test_only_one_of_several_simultaneous_launches_wins(tmp_path: Path, n: int) -> None:
+    procs = [_start(tmp_path) for _ in range(n)]
+    try:
+        lines = [_first_line(p) for p in procs]
+        assert lines.count("first: primary") == 1, lines
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
