@@ -133,6 +133,10 @@ class MainWindow(QMainWindow):
         self.problem_label.setStyleSheet(f"color: {SEVERITY_COLORS[Severity.WARNING]};")
         self.problem_label.hide()
         layout.addWidget(self.problem_label)
+        self.banner_label = _plain()
+        self.banner_label.setWordWrap(True)
+        self.banner_label.hide()
+        layout.addWidget(self.banner_label)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_events_tab(), "&Recent events")
         self.tabs.addTab(self._build_connections_tab(), "C&onnections")
@@ -186,6 +190,19 @@ class MainWindow(QMainWindow):
         self.events_model.note_new_event(event)
         if event.slug and event.slug not in self._known_slugs:
             self._refresh_connection_filter()
+
+    # The app connects these by the MonitorListener names.
+    state_changed = on_state
+    event_recorded = on_event
+
+    def show_banner(self, text: str) -> None:
+        """A one-line notice above the tabs (e.g. "no system tray was found")."""
+        self.banner_label.setText(text)
+        self.banner_label.show()
+
+    def clear_banner(self) -> None:
+        self.banner_label.clear()
+        self.banner_label.hide()
 
     def show_event(self, key: str) -> None:
         """Bring the window up with event ``key`` selected (a notification was clicked)."""

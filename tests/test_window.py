@@ -1,0 +1,302 @@
+"""ui.window.MainWindow with a real store, real links and a realistic history."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import json
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication, QPushButton
+
+from event_samples import BASE_URL, snapshot_of, story, wire_event
+from vendo_tray.core.kinds import Kind, VendoEvent
+from vendo_tray.core.links import Links
+from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.store import Store
+from vendo_tray.ui import connection_model as cm
+from vendo_tray.ui import event_model as em
+from vendo_tray.ui.event_model import EVENT_ROLE
+from vendo_tray.ui.window import MainWindow
+
+KEY = "vendo_sk_test_0123456789abcdef"
+
+
+@dataclass
+class Parts:
+    """What the window reads from the monitor (``ui.window.WindowSource``), built from real core parts."""
+
+    store: Store
+    state: AppState
+    links: Links
+
+
+@pytest.fixture
+def parts(tmp_path: Path):
+    now = datetime.now(timezone.utc)
+    events, sim = story(200, now=now)
+    with Store.open(tmp_path / "history.sqlite3") as store:
+        assert all(store.add_many(events))
+        state = AppState(phase=Phase.LIVE, key_source="keyring", snapshot=snapshot_of(sim, taken_at=now))
+        yield Parts(store=store, state=state, links=Links(BASE_URL, lambda: KEY)), events
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> QSettings:
+    return QSettings(str(tmp_path / "window.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, parts, settings):
+    source, _ = parts
+    win = MainWindow(source, window_settings=settings)
+    qtbot.addWidget(win)
+    return win
+
+
+def _row_where(win: MainWindow, predicate) -> int:
+    model = win.events_model
+    for row in range(model.rowCount()):
+        if predicate(model.data(model.index(row, 0), EVENT_ROLE)):
+            return row
+    raise AssertionError("no such row")
+
+
+def _select(win: MainWindow, row: int) -> VendoEvent:
+    win.events_view.setCurrentIndex(win.events_model.index(row, em.SUMMARY))
+    return win.events_model.event_at(row)
+
+
+def test_header_shows_balance_caps_and_phase(window: MainWindow, parts) -> None:
+    source, _ = parts
+    snap = source.state.snapshot
+    assert window.balance_value.text() == f"${snap.balance.credits_remaining_micros / 1e6:,.2f}"
+    assert window.daily_value.text().endswith("of $5.00")
+    assert window.monthly_value.text().endswith("of $100.00")
+    assert window.phase_label.text() == "Live"
+    window.on_state(replace(source.state, phase=Phase.RECONNECTING, retry_in=4, detail="connection refused"))
+    assert window.phase_label.text() == "Reconnecting in 4 s — connection refused"
+    assert window.tabs.tabText(1) == "C&onnections (3 need action)"  # github error, notion revoked, slack
+
+
+def test_filter_controls_drive_the_model(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    store = source.store
+    assert window.events_model.rowCount() == 200
+    assert window.count_label.text() == "200 events"
+
+    window.kind_combo.setCurrentIndex(window.kind_combo.findData("billing"))
+    assert window.events_model.rowCount() == store.count(groups=["billing"])
+    assert window.count_label.text().endswith("events shown")
+
+    names = [window.connection_combo.itemText(i) for i in range(window.connection_combo.count())]
+    assert names[0] == "All connections" and {"GitHub", "Slack", "Notion"} <= set(names)
+    window.kind_combo.setCurrentIndex(0)
+    window.connection_combo.setCurrentIndex(window.connection_combo.findData("github"))
+    assert window.events_model.rowCount() == store.count(slug="github") > 0
+
+    window.connection_combo.setCurrentIndex(0)
+    window.needs_action_button.click()
+    assert window.events_model.rowCount() == store.count(needs_action=True) > 0
+    window.needs_action_button.click()
+    assert window.events_model.rowCount() == 200
+
+
+def test_search_is_debounced(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    qtbot.keyClicks(window.search_edit, "anthropic")
+    assert window.events_model.rowCount() == 200  # not yet: the user is still typing
+    expected = source.store.count(text="anthropic")
+    assert 0 < expected < 200
+    qtbot.waitUntil(lambda: window.events_model.rowCount() == expected, timeout=2000)
+    window.search_edit.clear()
+    qtbot.waitUntil(lambda: window.events_model.rowCount() == 200, timeout=2000)
+
+
+def test_live_events_are_prepended_and_new_connections_filterable(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    fresh = wire_event(9001, "connection.connected", {"slug": "zendesk", "connection_id": "conn_z"},
+                       datetime.now(timezone.utc))
+    source.store.add(fresh)
+    window.on_event(fresh)
+    qtbot.waitUntil(lambda: window.events_model.rowCount() == 201, timeout=2000)
+    assert window.events_model.event_at(0).key == fresh.key
+    assert window.connection_combo.findData("zendesk") > 0
+    assert window.count_label.text() == "201 events"
+
+
+def test_details_pane_shows_the_json_and_copies_it(qtbot, window: MainWindow) -> None:
+    row = _row_where(window, lambda e: e.kind is Kind.USAGE)
+    event = _select(window, row)
+    details = window.details
+    assert details.title.text() == "Usage recorded"
+    assert details.summary.text() == event.summary
+    assert details.event_id.text() == event.key
+    assert details.wire_kind.text() == "billing.usage_recorded"
+    text = details.json_view.toPlainText()
+    assert json.loads(text) == event.data
+    assert "\n  " in text  # pretty, not one line
+    details.copy_button.click()
+    assert QGuiApplication.clipboard().text() == text
+
+
+def test_server_text_is_never_rendered_as_html(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    hostile = wire_event(9002, "connection.status_changed",
+                         {"slug": "<img src=x>", "connection_id": "c<b>", "status": "error",
+                          "message": "<a href='https://evil.example'>click</a>"},
+                         datetime.now(timezone.utc))
+    source.store.add(hostile)
+    window.events_model.sync()
+    _select(window, 0)
+    for label in (window.details.title, window.details.summary, window.details.connection):
+        assert label.textFormat() == Qt.TextFormat.PlainText
+    assert "<a href=" in window.details.summary.text()
+
+
+def test_event_actions_emit_checked_urls(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    links = source.links
+    slack = source.state.snapshot.connection("slack")
+    _select(window, _row_where(window, lambda e: e.kind is Kind.NEEDS_REAUTH and e.slug == "slack"))
+    labels = [b.text() for b in window.details.action_buttons]
+    assert labels == ["Re-authorize", "Open in dashboard"]
+    with qtbot.waitSignal(window.open_url_requested) as opened:
+        window.details.action_buttons[0].click()
+    url = opened.args[0]
+    assert url == links.reauthorize("slack", slack.id)
+    assert url.startswith(f"{BASE_URL}/connections/connect/slack?") and links.allowed(url)
+
+    _select(window, _row_where(window, lambda e: e.kind is Kind.BALANCE))
+    assert [b.text() for b in window.details.action_buttons] == ["Top up", "Open in dashboard"]
+    with qtbot.waitSignal(window.open_url_requested) as opened:
+        window.details.action_buttons[0].click()
+    assert opened.args[0] == f"{BASE_URL}/billing"
+
+
+def test_a_hostile_top_up_url_is_never_emitted(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    snap = source.state.snapshot
+    evil = replace(snap, balance=replace(snap.balance, top_up_url="https://vendo.run.evil.example/pay"))
+    window.on_state(replace(source.state, snapshot=evil))
+    _select(window, _row_where(window, lambda e: e.kind is Kind.BALANCE))
+    with qtbot.waitSignal(window.open_url_requested) as opened:
+        window.details.action_buttons[0].click()
+    assert opened.args[0] == f"{BASE_URL}/billing"
+
+
+def test_an_old_reauth_event_for_a_healthy_connection_offers_no_reauthorize(qtbot, window, parts) -> None:
+    source, _ = parts
+    row = _row_where(window, lambda e: e.kind is Kind.ERROR and e.slug == "github")
+    snap = source.state.snapshot
+    healthy = tuple(replace(c, status="connected", error_message=None) if c.slug == "github" else c
+                    for c in snap.connections)
+    window.on_state(replace(source.state, snapshot=replace(snap, connections=healthy)))
+    _select(window, row)
+    assert [b.text() for b in window.details.action_buttons] == ["Open in dashboard"]
+
+
+def test_connections_tab_lists_status_message_and_action(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    model = window.connections_model
+    assert model.rowCount() == len(source.state.snapshot.connections)
+    first = [model.data(model.index(r, cm.NAME)) for r in range(3)]
+    assert set(first) == {"GitHub", "Notion", "Slack"}  # the ones needing action come first
+    github = model.row_of("github")
+    assert model.data(model.index(github, cm.STATUS)) == "Error"
+    assert model.data(model.index(github, cm.MESSAGE)) == "GitHub API returned 401: token expired"
+    button = window.connections_view.indexWidget(model.index(github, cm.ACTION)).findChild(QPushButton)
+    assert button.text() == "Re-authorize"
+    with qtbot.waitSignal(window.open_url_requested) as opened:
+        button.click()
+    assert "/connections/connect/github?" in opened.args[0]
+
+    gmail = source.state.snapshot.connection("gmail")
+    cell = window.connections_view.indexWidget(model.index(model.row_of("gmail"), cm.ACTION))
+    assert cell.findChild(QPushButton).text() == "Manage"
+    with qtbot.waitSignal(window.open_url_requested) as opened:
+        cell.findChild(QPushButton).click()
+    assert opened.args[0] == f"{BASE_URL}/dashboard/connections/{gmail.id}"
+
+
+def test_show_event_clears_a_hiding_filter_and_selects_it(qtbot, window: MainWindow, parts) -> None:
+    _, events = parts
+    target = next(e for e in reversed(events) if e.kind is Kind.NEEDS_REAUTH)
+    window.kind_combo.setCurrentIndex(window.kind_combo.findData("billing"))
+    window.show_event(target.key)
+    assert window.isVisible()
+    assert window.tabs.currentIndex() == 0
+    assert window.kind_combo.currentIndex() == 0
+    current = window.events_view.currentIndex()
+    assert window.events_model.event_at(current.row()).key == target.key
+    assert window.details.event.key == target.key
+    window.show_event("evt_not_stored")
+    assert window.details.event is None
+
+
+def test_close_hides_and_geometry_is_remembered(qtbot, parts, settings: QSettings) -> None:
+    source, _ = parts
+    first = MainWindow(source, window_settings=settings)
+    qtbot.addWidget(first)
+    first.show()
+    qtbot.waitExposed(first)
+    first.resize(900, 560)
+    first.move(40, 50)
+    qtbot.waitUntil(lambda: first.size().width() == 900)
+    first.splitter.setSizes([300, 150])
+    sizes = first.splitter.sizes()
+    assert first.close() is False  # closing is refused: the app lives in the tray
+    assert not first.isVisible()
+
+    second = MainWindow(source, window_settings=settings)
+    qtbot.addWidget(second)
+    assert (second.width(), second.height()) == (900, 560)
+    second.show()
+    qtbot.waitExposed(second)
+    assert second.splitter.sizes() == sizes
+    if QGuiApplication.platformName() != "offscreen":
+        assert second.pos() == first.pos()
+
+
+def test_keyboard_shortcuts_and_tab_order(qtbot, window: MainWindow) -> None:
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 1
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentIndex() == 0
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.search_edit.hasFocus()
+    qtbot.keyClick(window.search_edit, Qt.Key.Key_Tab)
+    assert window.kind_combo.hasFocus()
+    qtbot.keyClick(window.kind_combo, Qt.Key.Key_Tab)
+    assert window.connection_combo.hasFocus()
+    qtbot.keyClick(window.connection_combo, Qt.Key.Key_Tab)
+    assert window.needs_action_button.hasFocus()
+    qtbot.keyClick(window.needs_action_button, Qt.Key.Key_Tab)
+    assert window.events_view.hasFocus()
+    qtbot.keyClick(window.events_view, Qt.Key.Key_Down)
+    assert window.details.event is not None
+    qtbot.keyClick(window.events_view, Qt.Key.Key_Escape)
+    assert not window.isVisible()
+
+
+def test_escape_in_search_clears_it_first(qtbot, window: MainWindow) -> None:
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=2000)
+    window.search_edit.setFocus()
+    qtbot.keyClicks(window.search_edit, "slack")
+    qtbot.keyClick(window.search_edit, Qt.Key.Key_Escape)
+    assert window.search_edit.text() == ""
+    assert window.isVisible()
