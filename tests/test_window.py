@@ -300,3 +300,21 @@ def test_escape_in_search_clears_it_first(qtbot, window: MainWindow) -> None:
     qtbot.keyClick(window.search_edit, Qt.Key.Key_Escape)
     assert window.search_edit.text() == ""
     assert window.isVisible()
+
+
+def test_screenshots_of_both_tabs(qtbot, window: MainWindow, screenshots_dir: Path) -> None:
+    """docs/screenshots/window-*.png, from the realistic history (for the README)."""
+    window.resize(1100, 720)
+    window.show()
+    qtbot.waitExposed(window)
+    _select(window, _row_where(window, lambda e: e.kind is Kind.NEEDS_REAUTH and e.slug == "slack"))
+    window.events_view.scrollToTop()
+    QApplication.processEvents()
+    shots = {"window-events.png": 0, "window-connections.png": 1}
+    for name, tab in shots.items():
+        window.tabs.setCurrentIndex(tab)
+        QApplication.processEvents()
+        image = window.grab().toImage()
+        assert image.width() >= 1100 and image.height() >= 720
+        assert image.save(str(screenshots_dir / name))
+        assert (screenshots_dir / name).stat().st_size > 20_000

@@ -108,10 +108,12 @@ class DetailsPane(QWidget):
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         self.when = _plain_label(wrap=True)
         self.connection = _plain_label(wrap=True)
+        self.connection_id = _plain_label(wrap=True)
         self.wire_kind = _plain_label(wrap=True)
         self.event_id = _plain_label(wrap=True)
         form.addRow("When:", self.when)
         form.addRow("Connection:", self.connection)
+        form.addRow("Connection id:", self.connection_id)
         form.addRow("Wire kind:", self.wire_kind)
         form.addRow("Event id:", self.event_id)
         column.addLayout(form)
@@ -173,13 +175,11 @@ class DetailsPane(QWidget):
         if event.at is not None and abs((event.received_at - event.at).total_seconds()) >= 60:
             when += f" (received {exact_time(event.received_at)})"
         self.when.setText(when)
-        if event.slug or event.connection_id:
-            name = connection_name or event.slug or ""
-            ident = " · ".join(x for x in (event.slug if name != event.slug else None,
-                                            event.connection_id) if x)
-            self.connection.setText(f"{name} ({ident})" if ident and name else name or ident)
-        else:
-            self.connection.setText("—")
+        name = connection_name or event.slug
+        if name and event.slug and name != event.slug:
+            name = f"{name} ({event.slug})"
+        self.connection.setText(name or "—")
+        self.connection_id.setText(event.connection_id or "—")
         self.wire_kind.setText(event.wire_kind)
         self.event_id.setText(event.key or "— (the server sent none)")
         self.json_view.setPlainText(pretty_json(event.data))
