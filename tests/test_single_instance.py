@@ -25,8 +25,9 @@ print("first: primary", flush=True)
 
 def shown():
     print("first: show requested", flush=True)
-    guard.release()
-    app.quit()
+    if "stay" not in sys.argv:
+        guard.release()
+        app.quit()
 
 guard.show_requested.connect(shown)
 QTimer.singleShot(20_000, lambda: app.exit(3))  # never hang the test run
@@ -34,9 +35,9 @@ sys.exit(app.exec())
 """
 
 
-def _start(lock_dir: Path) -> subprocess.Popen[str]:
+def _start(lock_dir: Path, *extra: str) -> subprocess.Popen[str]:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    return subprocess.Popen([sys.executable, "-c", CHILD, str(lock_dir)], env=env,
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(lock_dir), *extra], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -84,10 +85,11 @@ def test_instance_name_is_per_user_and_short() -> None:
 
 @pytest.mark.parametrize("n", [3])
 def test_only_one_of_several_simultaneous_launches_wins(tmp_path: Path, n: int) -> None:
-    procs = [_start(tmp_path) for _ in range(n)]
+    procs = [_start(tmp_path, "stay") for _ in range(n)]
     try:
         lines = [_first_line(p) for p in procs]
         assert lines.count("first: primary") == 1, lines
+        assert lines.count("second: handed over") == n - 1, lines
     finally:
         for p in procs:
             p.kill()
