@@ -13,7 +13,13 @@ starts dunst instead.  :meth:`NotificationServer.start` returns only once the
 name is owned (and fails if someone else owns it); the tests' private bus
 (``desktop.start_session_bus``) has no activation directory besides.
 
-The server runs its own asyncio loop in a thread, so the code under test can
+:class:`NotifyMonitor` is the other half, for end-to-end tests against a real
+daemon (dunst): it becomes a D-Bus *monitor* (what ``dbus-monitor`` does) and
+records every Notify/CloseNotification call and ActionInvoked/NotificationClosed
+signal with its exact, typed arguments — no text parsing of dbus-monitor's
+output.
+
+Both run their own asyncio loop in a thread, so the code under test can
 block or run a Qt loop without starving it.  Run as a script it serves the
 current session bus and prints each call as a JSON line.
 
@@ -32,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from dbus_fast import BusType, DBusError, NameFlag, RequestNameReply, Variant
+from dbus_fast import BusType, DBusError, Message, MessageType, NameFlag, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
 from dbus_fast.service import ServiceInterface, method, signal
 
@@ -284,6 +290,151 @@ class NotificationServer:
             self._cond.notify_all()
         if known is not None and self._iface is not None:
             self._iface.NotificationClosed(nid, CLOSED_BY_CALL)
+
+
+@dataclass
+class MonitoredNotify:
+    """A Notify call seen on the bus, and the id the server answered (once it has)."""
+
+    sender: str
+    serial: int
+    app_name: str
+    replaces_id: int
+    app_icon: str
+    summary: str
+    body: str
+    actions: list[tuple[str, str]]
+    hints: dict[str, Any]
+    expire_timeout: int
+    at: float = field(default_factory=time.perf_counter)
+    id: int | None = None
+
+    @property
+    def labels(self) -> list[str]:
+        return [text for key, text in self.actions if key != "default"]
+
+    @property
+    def urgency(self) -> int | None:
+        return self.hints.get("urgency")
+
+
+class NotifyMonitor:
+    """Watches org.freedesktop.Notifications traffic on a bus, like dbus-monitor."""
+
+    def __init__(self, bus_address: str | None = None) -> None:
+        self.bus_address = bus_address or os.environ.get("DBUS_SESSION_BUS_ADDRESS")
+        self.notifies: list[MonitoredNotify] = []
+        self.close_calls: list[int] = []
+        self.actions_invoked: list[tuple[int, str]] = []
+        self.closed: list[tuple[int, int]] = []
+        self._cond = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._bus: MessageBus | None = None
+
+    def start(self, timeout: float = 10.0) -> "NotifyMonitor":
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._connect())
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="notify-monitor", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("bus monitor did not start")
+        if errors:
+            raise errors[0]
+        return self
+
+    async def _connect(self) -> None:
+        bus = await MessageBus(bus_address=self.bus_address).connect()
+        bus.add_message_handler(self._on_message)
+        rules = [f"interface='{BUS_NAME}'", "type='method_return'", "type='error'"]
+        reply = await bus.call(Message(
+            destination="org.freedesktop.DBus", path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus.Monitoring", member="BecomeMonitor",
+            signature="asu", body=[rules, 0]))
+        if reply is None or reply.message_type is MessageType.ERROR:
+            bus.disconnect()
+            raise RuntimeError(f"BecomeMonitor refused: {reply.body if reply else 'no reply'}")
+        self._bus = bus
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None or self._thread is None:
+            return
+
+        def shutdown() -> None:
+            if self._bus is not None:
+                self._bus.disconnect()
+            loop.stop()
+
+        loop.call_soon_threadsafe(shutdown)
+        self._thread.join(5)
+        self._loop = None
+
+    def __enter__(self) -> "NotifyMonitor":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _on_message(self, msg: Message) -> bool:
+        if self._bus is None:
+            return False  # still setting up: let dbus-fast see BecomeMonitor's reply
+        with self._cond:
+            if msg.message_type is MessageType.METHOD_CALL and msg.interface == BUS_NAME:
+                if msg.member == "Notify" and len(msg.body) == 8:
+                    app, replaces, icon, summary, body, actions, hints, timeout = msg.body
+                    self.notifies.append(MonitoredNotify(
+                        sender=msg.sender, serial=msg.serial, app_name=app, replaces_id=replaces,
+                        app_icon=icon, summary=summary, body=body,
+                        actions=list(zip(actions[0::2], actions[1::2])),
+                        hints={k: (v.value if isinstance(v, Variant) else v) for k, v in hints.items()},
+                        expire_timeout=timeout))
+                elif msg.member == "CloseNotification":
+                    self.close_calls.append(msg.body[0])
+            elif msg.message_type is MessageType.METHOD_RETURN:
+                for call in reversed(self.notifies):
+                    if call.id is None and call.serial == msg.reply_serial and call.sender == msg.destination:
+                        call.id = msg.body[0]
+                        break
+            elif msg.message_type is MessageType.SIGNAL and msg.interface == BUS_NAME:
+                if msg.member == "ActionInvoked":
+                    self.actions_invoked.append((msg.body[0], msg.body[1]))
+                elif msg.member == "NotificationClosed":
+                    self.closed.append((msg.body[0], msg.body[1]))
+            self._cond.notify_all()
+        # Claim every message: dbus-fast would otherwise answer method calls with
+        # an error, and a monitor that sends anything is thrown off the bus.
+        return True
+
+    def wait_for(self, predicate: Callable[["NotifyMonitor"], bool], timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def answered(self) -> list[MonitoredNotify]:
+        """The Notify calls the server has answered, in order."""
+        with self._cond:
+            return [n for n in self.notifies if n.id is not None]
 
 
 def main() -> int:

@@ -1,0 +1,256 @@
+"""End to end: real session bus, Xvfb, real dunst, a stand-in browser.
+
+What the user sees and does is what these tests do: dunst draws the popup,
+``dunstctl action`` clicks its body, ``dunstctl context`` picks a button from
+dunst's own menu (through a scripted dmenu), and the click travels back over
+D-Bus into the app, through the link allowlist, QDesktopServices and xdg-open
+to the "browser" — a recorder script registered both as the xdg default for
+http(s) and as $BROWSER (xdg-open prefers the .desktop default), which writes
+each URL it is given to a file.  Every Notify on the bus is captured by a
+D-Bus monitor, so "exactly the expected notifications" is checked on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import qasync
+from PySide6.QtCore import QUrl
+from PySide6.QtGui import QDesktopServices
+
+import desktop
+from notify_server import NotifyMonitor
+from vendo_tray.core.links import Links
+from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
+from vendo_tray.ui.notifier import Notifier
+
+pytestmark = pytest.mark.desktop
+
+ICON = Path(__file__).resolve().parent.parent / "app" / "vendo_tray" / "resources" / "icons" / "vendo-tray.svg"
+KEY = "vendo_sk_e2e_0123456789"
+
+
+# ------------------------------------------------------------------ the desk
+
+
+class Browser:
+    """The stand-in browser: every URL xdg-open hands it lands in ``log``."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def opened(self) -> list[str]:
+        return self.log.read_text().splitlines() if self.log.exists() else []
+
+
+@pytest.fixture
+def browser(isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Browser:
+    log = tmp_path / "opened.txt"
+    script = tmp_path / "record-browser"
+    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{log}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    config = Path(os.environ["XDG_CONFIG_HOME"])
+    apps = Path(os.environ["XDG_DATA_HOME"]) / "applications"
+    config.mkdir(parents=True, exist_ok=True)
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "vendo-test-browser.desktop").write_text(
+        "[Desktop Entry]\nType=Application\nName=Recording browser\n"
+        f"Exec={script} %u\nMimeType=x-scheme-handler/http;x-scheme-handler/https;text/html;\n"
+        "NoDisplay=true\n")
+    (config / "mimeapps.list").write_text(
+        "[Default Applications]\nx-scheme-handler/http=vendo-test-browser.desktop\n"
+        "x-scheme-handler/https=vendo-test-browser.desktop\ntext/html=vendo-test-browser.desktop\n")
+    monkeypatch.setenv("BROWSER", str(script))
+    for var in ("XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "KDE_FULL_SESSION", "GNOME_DESKTOP_SESSION_ID"):
+        monkeypatch.delenv(var, raising=False)   # xdg-open's generic path, as on a bare WM
+    return Browser(log)
+
+
+class Menu:
+    """dunst's context menu, answered by a script: it picks the line with ``pick``."""
+
+    def __init__(self, pick_file: Path, shown_file: Path) -> None:
+        self._pick = pick_file
+        self._shown = shown_file
+
+    def choose(self, label: str) -> None:
+        self._pick.write_text(label)
+
+    def shown(self) -> list[str]:
+        return self._shown.read_text().splitlines() if self._shown.exists() else []
+
+
+@pytest.fixture
+def menu(tmp_path: Path) -> Menu:
+    return Menu(tmp_path / "menu-pick", tmp_path / "menu-shown")
+
+
+@pytest.fixture
+def dunst(session_bus: str, xvfb_display: str, tmp_path: Path, menu: Menu,
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The lead's dunst, with a scripted dmenu so `dunstctl context` can press buttons."""
+    dmenu = tmp_path / "dmenu"
+    dmenu.write_text(f"#!/bin/sh\ntee '{menu._shown}' | grep -F -m1 -- \"$(cat '{menu._pick}')\"\n")
+    dmenu.chmod(dmenu.stat().st_mode | stat.S_IXUSR)
+    menu.choose("(no choice)")
+    monkeypatch.setattr(desktop, "DUNSTRC",
+                        desktop.DUNSTRC.replace("[global]\n", f"[global]\n    dmenu = {dmenu}\n", 1))
+    with desktop.dunst(tmp_path):
+        yield
+
+
+@pytest.fixture
+def monitor(session_bus: str) -> Iterator[NotifyMonitor]:
+    with NotifyMonitor(session_bus) as mon:
+        yield mon
+
+
+@pytest.fixture
+def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
+    lp = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(lp)
+    try:
+        yield lp
+    finally:
+        lp.run_until_complete(asyncio.sleep(0))
+        lp.close()
+        asyncio.set_event_loop(None)
+
+
+def spin_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 10,
+               what: str = "condition") -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    try:
+        loop.run_until_complete(asyncio.wait_for(poll(), timeout))
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+def dunstctl(*args: str) -> str:
+    return subprocess.run(["dunstctl", *args], check=True, capture_output=True, text=True, timeout=10).stdout
+
+
+def displayed() -> int:
+    return int(dunstctl("count", "displayed").strip())
+
+
+# ---------------------------------------------------------------- the app side
+
+
+class LinkOpener:
+    """What the app does with a clicked action: allowlist, then QDesktopServices."""
+
+    def __init__(self, links: Links) -> None:
+        self.links = links
+        self.actions: list[Action] = []
+
+    def __call__(self, action: Action) -> None:
+        self.actions.append(action)
+        if action.kind is ActionKind.OPEN_URL:
+            url = self.links.check(action.url)
+            if url is not None:
+                QDesktopServices.openUrl(QUrl(url))
+
+
+@pytest.fixture
+def notifier(loop) -> Iterator[tuple[Notifier, LinkOpener]]:
+    opener = LinkOpener(Links("https://vendo.run", lambda: KEY))
+    n = Notifier("Vendo Tray", ICON, opener)
+    yield n, opener
+    loop.run_until_complete(n.aclose())
+
+
+def reauth(links: Links, slug: str, connect_url: str | None = None) -> Notice:
+    url = links.reauthorize(slug, f"conn_{slug}", connect_url=connect_url)
+    assert url is not None
+    go = Action("Re-authorize", ActionKind.OPEN_URL, url=url)
+    return Notice(subject=f"connection:{slug}", title=f"{slug.capitalize()} needs re-authorization",
+                  body=f"Vendo lost access to {slug}. Re-authorize to keep it working.",
+                  urgency=Urgency.CRITICAL, default=go,
+                  buttons=(go, Action("Details", ActionKind.OPEN_WINDOW, event_key="e1")))
+
+
+# ---------------------------------------------------------------------- tests
+
+
+def test_dunstctl_action_opens_exactly_the_reauthorize_link(loop, dunst, monitor, browser, notifier) -> None:
+    n, opener = notifier
+    notice = reauth(opener.links, "slack")
+    n.show(notice)
+    spin_until(loop, lambda: len(monitor.answered()) == 1 and displayed() == 1, what="dunst showing it")
+
+    [call] = monitor.answered()
+    assert (call.app_name, call.summary, call.urgency) == ("Vendo Tray", "Slack needs re-authorization", 2)
+    assert call.labels == ["Re-authorize", "Details"]
+
+    dunstctl("action", "0")
+    spin_until(loop, lambda: browser.opened(), what="the browser to be opened")
+    assert browser.opened() == [notice.default.url]
+    assert notice.default.url.startswith(f"https://vendo.run/connections/connect/slack?app_key={KEY}")
+    assert monitor.actions_invoked == [(call.id, "default")]
+
+
+def test_dunst_menu_button_opens_the_link_and_details_opens_nothing(loop, dunst, monitor, browser, menu,
+                                                                    notifier) -> None:
+    n, opener = notifier
+    n.show(reauth(opener.links, "github"))
+    spin_until(loop, lambda: displayed() == 1, what="dunst showing it")
+    menu.choose("#Details")
+    dunstctl("context")
+    spin_until(loop, lambda: len(opener.actions) == 1, what="the Details click")
+    assert opener.actions[0].kind is ActionKind.OPEN_WINDOW
+
+    notice = reauth(opener.links, "github")
+    n.show(notice)
+    spin_until(loop, lambda: displayed() == 1 and len(monitor.answered()) == 2, what="the second popup")
+    menu.choose("#Re-authorize")
+    dunstctl("context")
+    spin_until(loop, lambda: browser.opened(), what="the browser")
+    assert browser.opened() == [notice.buttons[0].url]
+    assert any("#Re-authorize (Github needs re-authorization)" in line for line in menu.shown())
+
+
+def test_hostile_links_are_never_opened(loop, dunst, monitor, browser, notifier) -> None:
+    n, opener = notifier
+    hostile = ["javascript:alert(1)", "https://vendo.run.evil.example/connect",
+               "https://vendo.run@evil.example/", "file:///etc/passwd"]
+    for i, url in enumerate(hostile):
+        n.show(Notice(subject=f"x{i}", title="Click me", body=url,
+                      default=Action("Open", ActionKind.OPEN_URL, url=url)))
+    spin_until(loop, lambda: displayed() == len(hostile), what="all hostile popups")
+    for i, _ in enumerate(hostile, 1):
+        dunstctl("action", "0")            # dunstctl's click leaves the popup up: close it
+        spin_until(loop, lambda: len(opener.actions) == i, what=f"click {i} to reach the app")
+        dunstctl("close")
+        spin_until(loop, lambda: displayed() == len(hostile) - i, what=f"popup {i} closed")
+    assert sorted(a.url for a in opener.actions) == sorted(hostile)
+    # A benign click afterwards: once its URL is recorded, any earlier open would be too.
+    benign = reauth(opener.links, "slack")
+    n.show(benign)
+    spin_until(loop, lambda: displayed() == 1, what="the benign popup")
+    dunstctl("action", "0")
+    spin_until(loop, lambda: browser.opened(), what="the benign link")
+    assert browser.opened() == [benign.default.url]
+
+
+def test_update_replaces_in_dunst_and_withdraw_removes(loop, dunst, monitor, notifier) -> None:
+    n, opener = notifier
+    n.show(reauth(opener.links, "slack"))
+    spin_until(loop, lambda: len(monitor.answered()) == 1, what="first popup")
+    n.show(Notice(subject="connection:slack", title="Slack error", body="token revoked"))
+    spin_until(loop, lambda: len(monitor.answered()) == 2, what="update")
+    first, update = monitor.answered()
+    assert update.replaces_id == first.id and update.id == first.id
+    assert displayed() == 1
+    n.withdraw("connection:slack")
+    spin_until(loop, lambda: displayed() == 0, what="withdrawn")
+    assert monitor.close_calls == [first.id]
