@@ -182,6 +182,9 @@ class TrayApp(QObject):
 
         self.window = _make_window(self.monitor)
         self.window.setWindowIcon(app_icon())
+        open_url_requested = getattr(self.window, "open_url_requested", None)
+        if open_url_requested is not None:  # the window's buttons: links pass our allowlist
+            open_url_requested.connect(self.open_url)
         self.notifier = _make_notifier(self.perform, self.tray, self._notification_icon())
 
         self.bridge.state_changed_signal.connect(self._on_state)
@@ -332,12 +335,9 @@ class TrayApp(QObject):
         window = self.window
         if window is None:
             return
-        if event_key:
-            for name in ("show_event", "select_event", "reveal_event"):
-                method = getattr(window, name, None)
-                if callable(method):
-                    method(event_key)
-                    break
+        show_event = getattr(window, "show_event", None)
+        if event_key and callable(show_event):
+            show_event(event_key)
         window.show()
         window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
         window.raise_()
@@ -434,6 +434,10 @@ class TrayApp(QObject):
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.simulator.stop)
         if self.window is not None:
+            save_layout = getattr(self.window, "save_layout", None)
+            if callable(save_layout):
+                with contextlib.suppress(Exception):
+                    save_layout()
             self.window.close()
         self.tray.dispose()
         if self._temp_dir is not None:

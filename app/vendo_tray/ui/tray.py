@@ -41,7 +41,10 @@ def status_line(state: AppState) -> str:
     snapshot = state.snapshot
     if snapshot.taken_at is not None or snapshot.connections:
         count = len(snapshot.connections)
-        parts.append(f"{count} connection{'s' if count != 1 else ''}")
+        text = f"{count} connection{'s' if count != 1 else ''}"
+        if state.attention:
+            text += f" ({state.attention} need{'s' if state.attention == 1 else ''} action)"
+        parts.append(text)
     if snapshot.balance is not None:
         parts.append(balance_text(snapshot.balance))
     return " · ".join(parts)
@@ -113,8 +116,12 @@ class TrayController(QObject):
     # -- menu ------------------------------------------------------------
     def _build_menu(self) -> None:
         m = self.menu
-        self.status_action = m.addAction("")
-        self.status_action.setEnabled(False)
+        # The status line is live text, in bold, and opens the window: greyed-out
+        # (disabled) text is the hardest thing in a menu to read.
+        self.status_action = m.addAction("", self.open_window_requested.emit)
+        font = self.status_action.font()
+        font.setBold(True)
+        self.status_action.setFont(font)
         m.addSeparator()
         self.open_action = m.addAction("Open Vendo Tray", self.open_window_requested.emit)
         self.pause_menu = m.addMenu("Pause notifications")
