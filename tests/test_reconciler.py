@@ -334,3 +334,110 @@ def test_missed_events_needs_a_baseline() -> None:
     [event] = missed_events(old, new, at=now)
     assert event.kind is Kind.NEEDS_REAUTH and event.key == f"reconcile:gmail:needs_reauth:{now.isoformat()}"
     assert event.at == now and event.received_at == now
+
+
+# --------------------------------------------------------------------------------------
+# Against the real simulator, through the real client (ClientSource(AsyncVendo)).
+
+CONNECTIONS_PATH = "/api/deployments/me/connections"
+BALANCE_PATH = "/api/billing/balance"
+
+
+async def eventually(predicate, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+class Live:
+    """A reconciler on real time against the simulator; poll long enough never to fire."""
+
+    def __init__(self, simulator, api_key: str, **kw) -> None:
+        from vendo_tray.client import AsyncVendo
+        from vendo_tray.core.reconciler import ClientSource
+
+        self.sim = simulator
+        self.client = AsyncVendo(api_key=api_key, base_url=simulator.base_url, max_retries=0)
+        self.rec = Reconciler(ClientSource(self.client), **{"poll_interval": 600, "debounce": 0.05,
+                                                           "balance_min_interval": 0.5, **kw})
+        self.snapshots: list[Snapshot] = []
+        self.missed: list = []
+
+    async def __aenter__(self) -> Live:
+        self.task = asyncio.create_task(self.rec.run(self.snapshots.append, self.missed.extend))
+        await eventually(lambda: self.snapshots)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        assert not self.task.done()
+        self.task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await self.task
+        await self.client.aclose()
+
+    def requests(self, path: str) -> int:
+        return self.sim.stats.requests[path]
+
+
+async def test_snapshot_matches_the_simulator(simulator, api_key) -> None:
+    async with Live(simulator, api_key) as live:
+        snap = live.rec.snapshot
+        assert [c.slug for c in snap.connections] == [c["slug"] for c in simulator.connections]
+        assert snap.balance.credits_remaining_micros == simulator.balance_micros
+        assert snap.caps.daily_micros == simulator.spend_caps["daily_micros"]
+        assert snap.taken_at is not None
+
+
+async def test_gap_catch_up_against_the_simulator_produces_the_missed_needs_reauth(simulator, api_key) -> None:
+    async with Live(simulator, api_key) as live:
+        slug = next(c.slug for c in live.rec.snapshot.connections if c.status == "connected")
+        # Offline: the server changes, nobody streams it to us.
+        simulator.set_connection_status(slug, "needs_reauth")
+        simulator.set_balance(120_000)
+        await asyncio.sleep(0.2)
+        assert live.missed == []  # without a gap nothing is synthesized
+        live.rec.on_gap()
+        await eventually(lambda: any(e.kind is Kind.BALANCE for e in live.missed))
+        reauth = [e for e in live.missed if e.kind is Kind.NEEDS_REAUTH]
+        assert [e.slug for e in reauth] == [slug]
+        assert reauth[0].key.startswith(f"reconcile:{slug}:needs_reauth:") and is_synthesized(reauth[0])
+        assert [e.remaining_micros for e in live.missed if e.kind is Kind.BALANCE] == [120_000]
+        assert live.rec.snapshot.connection(slug).status == "needs_reauth"
+        assert live.snapshots[-1] == live.rec.snapshot
+
+
+async def test_event_bursts_are_one_request_and_the_balance_limit_holds(simulator, api_key) -> None:
+    async with Live(simulator, api_key) as live:
+        conns, balances = live.requests(CONNECTIONS_PATH), live.requests(BALANCE_PATH)
+        for n in range(20):
+            live.rec.on_event(status_event("gmail", "connected", n))
+        await eventually(lambda: live.requests(CONNECTIONS_PATH) == conns + 1)
+        await asyncio.sleep(0.3)
+        assert live.requests(CONNECTIONS_PATH) == conns + 1
+        assert live.requests(BALANCE_PATH) == balances
+        # Billing events for 1.5 s with the limit at 0.5 s: at most one read per 0.5 s.
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        while loop.time() - start < 1.5:
+            live.rec.on_event(balance_event(1))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.6)
+        made = live.requests(BALANCE_PATH) - balances
+        assert 2 <= made <= 1 + int(2.1 / 0.5)
+
+
+async def test_server_down_keeps_the_snapshot_and_catches_up_when_back(simulator, api_key, caplog) -> None:
+    async with Live(simulator, api_key) as live:
+        before = live.rec.snapshot
+        slug = next(c.slug for c in before.connections if c.status == "connected")
+        simulator.stop()
+        live.rec.on_gap()
+        await eventually(lambda: "keeping the last snapshot" in caplog.text)
+        assert live.rec.snapshot == before and live.missed == []
+        simulator.start()  # same port: the server "comes back"
+        simulator.set_connection_status(slug, "needs_reauth")
+        live.rec.on_gap()
+        await eventually(lambda: any(e.kind is Kind.NEEDS_REAUTH for e in live.missed))
+        assert [e.slug for e in live.missed if e.kind is Kind.NEEDS_REAUTH] == [slug]
