@@ -318,3 +318,38 @@ def test_screenshots_of_both_tabs(qtbot, window: MainWindow, screenshots_dir: Pa
         assert image.width() >= 1100 and image.height() >= 720
         assert image.save(str(screenshots_dir / name))
         assert (screenshots_dir / name).stat().st_size > 20_000
+
+
+def test_the_real_monitor_is_a_window_source(qtbot, tmp_path: Path, settings: QSettings) -> None:
+    """The app hands the window its Monitor: store, state and links are read from it."""
+    from vendo_tray.core.monitor import Monitor
+    from vendo_tray.core.settings import Settings
+
+    events, _ = story(30)
+    with Store.open(tmp_path / "monitor.sqlite3") as store:
+        store.add_many(events)
+        monitor = Monitor(settings=Settings(base_url=BASE_URL), key=KEY, key_source="env", store=store)
+        win = MainWindow(monitor, window_settings=settings)
+        qtbot.addWidget(win)
+        assert win.events_model.rowCount() == 30
+        assert win.phase_label.text() == "Connecting…"
+        _select(win, _row_where(win, lambda e: e.kind is Kind.USAGE))
+        with qtbot.waitSignal(win.open_url_requested) as opened:
+            win.details.action_buttons[0].click()
+        assert opened.args[0] == monitor.links.top_up(None)
+
+
+def test_rows_arriving_on_top_do_not_move_what_the_user_reads(qtbot, window: MainWindow, parts) -> None:
+    source, _ = parts
+    window.show()
+    qtbot.waitExposed(window)
+    view = window.events_view
+    view.scrollTo(window.events_model.index(120, 0), view.ScrollHint.PositionAtTop)
+    top_key = window.events_model.event_at(view.rowAt(0)).key
+    fresh = [wire_event(9100 + i, "billing.usage_recorded", {"provider": "openai", "micros": 10},
+                        datetime.now(timezone.utc) + timedelta(seconds=i)) for i in range(4)]
+    source.store.add_many(fresh)
+    for event in fresh:
+        window.on_event(event)
+    qtbot.waitUntil(lambda: window.events_model.rowCount() == 204, timeout=2000)
+    assert window.events_model.event_at(view.rowAt(0)).key == top_key
