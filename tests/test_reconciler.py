@@ -306,13 +306,18 @@ async def test_a_failing_callback_does_not_stop_the_loop() -> None:
     await harness.stop()
 
 
-async def test_initial_snapshot_from_a_previous_client_is_diffed_on_first_refresh() -> None:
-    previous = Snapshot(connections=(conn("gmail"),), balance=Balance(3_000_000),
+async def test_initial_snapshot_from_a_previous_client_is_diffed_after_the_replay() -> None:
+    previous = Snapshot(connections=(conn("gmail"), conn("slack")), balance=Balance(3_000_000),
                         taken_at=datetime.now(timezone.utc) - timedelta(minutes=3))
     harness = Harness(initial=previous)
-    harness.source.connections = [conn("gmail", "needs_reauth")]
+    harness.source.connections = [conn("gmail", "needs_reauth"), conn("slack", "error")]
     harness.source.micros = 3_000_000
     await harness.start()
+    # The new stream's replay lands before the first (debounced) refresh...
+    harness.rec.on_event(status_event("slack", "error", at=datetime.now(timezone.utc) + timedelta(seconds=1)))
+    assert harness.source.calls == []
+    await harness.time.advance(0.5)
+    # ...so only what the replay did not say is reported.
     assert [(e.slug, e.kind) for e in harness.missed] == [("gmail", Kind.NEEDS_REAUTH)]
     await harness.stop()
 

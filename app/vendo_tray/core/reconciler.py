@@ -217,7 +217,9 @@ class Reconciler:
         """Refresh at once, then every ``poll_interval`` and on demand, until cancelled."""
         self._on_snapshot, self._on_missed = on_snapshot, on_missed
         try:
-            self._request(ALL_PARTS, delay=0)
+            # Resuming from an earlier snapshot: wait like after a gap, so the stream's
+            # replay is applied before the comparison and not reported twice.
+            self._request(ALL_PARTS, delay=self.debounce if self._diff_parts else 0)
             self._next_poll = self._clock() + self.poll_interval
             while True:
                 self._wake.clear()
