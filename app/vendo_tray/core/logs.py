@@ -114,9 +114,10 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None, *,
         setattr(handler, _OURS, True)
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    # Third-party chatter at DEBUG (HTTP internals) is noise, and the most
-    # likely place for a header dump: keep it at INFO unless asked.
-    for noisy in ("httpx", "httpcore", "asyncio", "uvicorn.access"):
+    # Third-party chatter at DEBUG is noise and the likeliest place for a
+    # secret to slip out (HTTP header dumps; qasync logs every executor
+    # callback with its arguments): keep those loggers at INFO or above.
+    for noisy in ("httpx", "httpcore", "asyncio", "uvicorn.access", "qasync"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
     install_redaction(root)
     return path

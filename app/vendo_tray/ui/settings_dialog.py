@@ -137,6 +137,7 @@ class SettingsDialog(QDialog):
         self.key_edit.setEchoMode(QLineEdit.EchoMode.Password)
         self.key_edit.setPlaceholderText("vendo_sk_…")
         self.key_edit.setClearButtonEnabled(True)
+        self.key_edit.setCursorPosition(0)  # read from the start, not scrolled to the end
         self.key_edit.setMinimumWidth(280)
         self.show_key = QToolButton()
         self.show_key.setText("Show")
@@ -287,7 +288,9 @@ class SettingsDialog(QDialog):
         self.retry.setVisible(False)
         self._status("Saving…")
         try:
-            await asyncio.to_thread(self._keystore.save, key)
+            # A closure, not (save, key): qasync's executor logs its callbacks'
+            # arguments at DEBUG, and the key must never be one of them.
+            await asyncio.to_thread(lambda: self._keystore.save(key))
         except KeyringLocked as exc:
             self._status(f"{exc}", error=True)
             self.retry.setVisible(True)
@@ -337,9 +340,9 @@ class SettingsDialog(QDialog):
         try:
             answer = await self._tester(key, base_url)
         except Exception as exc:  # VendoError's text is the server's exact words, never the key
-            self._status(f"{base_url} answered: {type(exc).__name__}: {exc}", error=True)
+            self._status(f"Test against {base_url} failed: {type(exc).__name__}: {exc}", error=True)
         else:
-            self._status(f"{base_url} answered: {answer}")
+            self._status(answer)
         finally:
             self.test_key.setEnabled(True)
 
