@@ -208,7 +208,10 @@ class Monitor:
         self._set_phase(Phase.CONNECTING)
         client = AsyncVendo(api_key=self._key, base_url=self._settings.base_url, **self._client_options)
         self._client = client
-        reconciler = Reconciler(ClientSource(client))
+        # Seeded with the last snapshot, so a change that happened while we were away
+        # (asleep, restarting, offline) is diffed and notified once the replay is in.
+        previous = self.state.snapshot if self.state.snapshot.taken_at else None
+        reconciler = Reconciler(ClientSource(client), initial=previous)
         self._reconciler = reconciler
         recon_task = asyncio.create_task(
             reconciler.run(self._on_snapshot, self._on_missed), name="vendo-reconciler")
@@ -301,9 +304,7 @@ class Monitor:
                     queue.task_done()
 
     def _handle(self, events: list[VendoEvent], resume_id: str | None = None) -> None:
-        fresh = self.store.add_many(events)
-        if resume_id:
-            self.store.set_last_event_id(resume_id)
+        fresh = self.store.add_many(events, last_event_id=resume_id)
         snapshot = self.state.snapshot
         for event, is_new in zip(events, fresh):
             if not is_new:
