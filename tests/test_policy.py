@@ -255,6 +255,57 @@ def test_connection_error_message_and_details_button(gen: str, snapshot: Snapsho
         assert notice.event_key is not None          # the window opens at that event
 
 
+def _errored(message: str | None, status: str = "error") -> Snapshot:
+    return Snapshot(connections=(Connection(id="conn_2", slug="github", display_name="GitHub", status=status,
+                                            error_message=message),))
+
+
+def test_a_live_error_without_a_message_is_completed_in_place_by_the_next_snapshot() -> None:
+    r = rig(PolicyPrefs(sounds=frozenset({"normal"})))
+    first = notices(r.spaced(error("live"), Snapshot()))[0]
+    assert first.body == "github is in an error state." and first.sound is True
+    got = r.policy.on_snapshot(_errored("Bad credentials (HTTP 401)"))
+    assert len(got) == 1
+    update = got[0]
+    assert isinstance(update, Notice) and update.subject == first.subject      # replaces, never stacks
+    assert update.title == "GitHub: connection error" and update.body == "Bad credentials (HTTP 401)"
+    assert update.sound is False                                             # an update does not ding twice
+    assert r.policy.on_snapshot(_errored("Bad credentials (HTTP 401)")) == []   # once
+    # The alias / a later status_changed error saying the same is not news.
+    assert r.spaced(error("live"), _errored("Bad credentials (HTTP 401)")) == []
+
+
+@pytest.mark.parametrize(("snapshot", "then"), [
+    (_errored(None), "nothing to add"),
+    (_errored("old message", status="connected"), "healed meanwhile"),
+    (Snapshot(), "connection not listed"),
+])
+def test_snapshot_without_a_usable_message_changes_nothing(snapshot: Snapshot, then: str) -> None:
+    r = rig()
+    r.spaced(error("live"), Snapshot())
+    assert r.policy.on_snapshot(snapshot) == [], then
+
+
+def test_snapshot_detail_after_a_newer_state_is_ignored() -> None:
+    r = rig()
+    r.spaced(error("live") + reauth("live", slug="github"), Snapshot())
+    assert r.policy.on_snapshot(_errored("stale")) == []
+
+
+def test_snapshot_detail_reaches_an_error_held_by_a_pause() -> None:
+    r = rig()
+    r.policy.pause_for(timedelta(hours=1))
+    r.spaced(error("live"), Snapshot())
+    assert r.policy.on_snapshot(_errored("Bad credentials")) == []
+    assert r.policy.resume()[0].body == "Bad credentials"
+
+
+def test_seed_errors_carry_their_message_and_wait_for_nothing() -> None:
+    r = rig()
+    r.spaced(error("seed"), Snapshot())
+    assert r.policy.on_snapshot(_errored("other")) == []
+
+
 # Balance: (generation, remaining balances in order, expected notice titles (None = nothing) per step)
 BALANCE_STEPS = [
     ("live", [900_000, 600_000, 499_999, 300_000, 100_000, 700_000, 200_000, 0, 0, 800_000],

@@ -27,7 +27,9 @@ What is notified (topic → :class:`PolicyPrefs` toggle)
     needs_reauth: ``connection.needs_reauth`` or a status of needs_reauth;
     "Re-authorize" opens :meth:`Links.reauthorize`.  error: ``connection.error``
     or a status of error; the message from the event, else the snapshot's
-    ``error_message``; "Details" opens the window at the event.
+    ``error_message`` (when neither has one yet, :meth:`on_snapshot` updates
+    the notice in place once REST knows); "Details" opens the window at the
+    event.
     balance: three levels, OK / LOW (below ``low_balance_micros``, or the
     seed's ``balance_low``) / EXHAUSTED (0, or ``balance_exhausted``,
     critical).  Only a move to a *worse* level notifies, so a balance sliding
@@ -199,6 +201,11 @@ class _Held:
     def discard(self, subject: str) -> None:
         self.items.pop(subject, None)
 
+    def replace(self, alert: _Alert) -> None:
+        """Swap in a better version of an alert already kept (no-op otherwise)."""
+        if alert.subject in self.items:
+            self.items[alert.subject] = alert
+
     def __bool__(self) -> bool:
         return bool(self.items) or self.overflow > 0
 
@@ -262,6 +269,9 @@ class Policy:
         self._offline_detail: str | None = None
         self._offline_told = False
         self._key_told = False
+        #: Error notices raised without a message (the live wire's status_changed carries
+        #: none): subject -> the event, until a REST snapshot supplies error_message.
+        self._awaiting_detail: OrderedDict[str, VendoEvent] = OrderedDict()
         #: Every Notice emitted so far (for benchmarks and the self-test).
         self.popups = 0
 
@@ -308,6 +318,34 @@ class Policy:
         self._quiet_until = t + QUIET_SECONDS
         if self._offline_since is not None:
             self._offline_since = t
+
+    def on_snapshot(self, snapshot: Snapshot) -> list[Notice | Withdraw]:
+        """A fresh REST snapshot: complete error notices the stream sent without a message.
+
+        The live wire says only ``status: error``; the reason arrives with the
+        next connections list (about a second later).  A notice still on
+        screen is updated in place (same subject, no sound); one still held by
+        a burst or a pause gets the message before it is ever shown.
+        """
+        out: list[Notice | Withdraw] = []
+        for subject, event in list(self._awaiting_detail.items()):
+            conn = snapshot.connection(event.slug)
+            if conn is None:
+                continue
+            del self._awaiting_detail[subject]
+            message = _snapshot_error(event, snapshot)
+            if conn.status != "error" or not message or self._states.get(subject) != ("error", None):
+                continue  # healed, nothing to add, or a newer state already replaced it
+            self._states[subject] = ("error", message)
+            alert = self._error_alert(event, _display_name(event, snapshot), message)
+            if subject in self._shown:
+                self._shown[subject] = alert.notice
+                self.popups += 1
+                out.append(alert.notice)
+            self._missed.replace(alert)
+            if self._burst is not None:
+                self._burst.held.replace(alert)
+        return out
 
     def tick(self) -> list[Notice | Withdraw]:
         """Timers: the end of a pause, the offline threshold, burst flushes."""
@@ -390,6 +428,11 @@ class Policy:
         if not self._transition(subject, state):
             log.debug("%s: still %s, nothing new to say", subject, state[0])
             return []
+        self._awaiting_detail.pop(subject, None)
+        if kind is Kind.ERROR and state[1] is None and event.slug:
+            self._awaiting_detail[subject] = event
+            while len(self._awaiting_detail) > MAX_HELD:
+                self._awaiting_detail.popitem(last=False)
         if kind is Kind.NEEDS_REAUTH:
             return self._offer(self._reauth_alert(event, name))
         if kind is Kind.ERROR:
