@@ -21,6 +21,7 @@ from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettin
 from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QComboBox,
     QFrame,
     QHBoxLayout,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMainWindow,
     QPushButton,
+    QSizePolicy,
     QSplitter,
     QTableView,
     QTabWidget,
@@ -149,6 +151,9 @@ class MainWindow(QMainWindow):
         self._refresh_connection_filter()
         self._update_count_label(self.events_model.total)
         self._show_store_problem()
+        app = QApplication.instance()
+        if app is not None:  # quitting from the tray with the window open keeps its place too
+            app.aboutToQuit.connect(self.save_layout)
 
     # ================================================================ public API
 
@@ -305,7 +310,7 @@ class MainWindow(QMainWindow):
         self.search_edit.setPlaceholderText("Search events (Ctrl+F)")
         self.search_edit.setClearButtonEnabled(True)
         self.search_edit.setAccessibleName("Search events")
-        self.search_edit.setMinimumWidth(220)
+        self.search_edit.setMinimumWidth(120)
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(SEARCH_DEBOUNCE_MS)
@@ -329,8 +334,8 @@ class MainWindow(QMainWindow):
         self.connection_combo = QComboBox()
         self.connection_combo.addItem("All connections", None)
         self.connection_combo.setAccessibleName("Connection filter")
-        self.connection_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.connection_combo.setMinimumContentsLength(12)
+        self.connection_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.connection_combo.setMinimumContentsLength(9)
         connection_label.setBuddy(self.connection_combo)
         self.connection_combo.currentIndexChanged.connect(self._apply_filter_now)
         bar.addWidget(connection_label)
@@ -346,10 +351,12 @@ class MainWindow(QMainWindow):
         self.needs_action_button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.needs_action_button.toggled.connect(self._apply_filter_now)
         bar.addWidget(self.needs_action_button)
-        bar.addStretch(1)
         self.count_label = _plain()
         self.count_label.setEnabled(False)
-        bar.addWidget(self.count_label)
+        # Takes the leftover width (and gives it up first when the window is narrow).
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        bar.addWidget(self.count_label, 1)
         column.addLayout(bar)
 
         self.events_model = EventTableModel(self._monitor.store, self)
