@@ -292,6 +292,7 @@ class Policy:
         t = self._clock()
         if phase is Phase.LIVE:
             self._offline_since = None
+            self._offline_detail = None
             self._offline_told = False
             self._key_told = False
             return self._heal(STREAM_SUBJECT)
