@@ -437,7 +437,8 @@ def test_drop_streams_ends_every_open_stream(sim: Simulator, client: httpx.Clien
     with open_stream(client) as a, open_stream(client) as b:
         wait_until(lambda: sim.stats.open_streams == 2)
         assert sim.drop_streams() == 2
-        assert a.read() is not None and b.read() is not None  # both end cleanly
+        for response in (a, b):
+            response.read()  # returns: the response ended cleanly (a hang would raise ReadTimeout)
     wait_until(lambda: sim.stats.open_streams == 0)
 
 
@@ -466,6 +467,18 @@ def test_stop_ends_streams_releases_the_port_and_can_restart() -> None:
         assert httpx.get(f"{sim.base_url}/api/billing/balance", headers=AUTH).status_code == 200
     finally:
         sim.stop()
+
+
+def test_a_busy_port_is_an_error_not_a_silent_second_server() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError):
+            Simulator(port=taken.getsockname()[1]).start()
+
+
+def test_events_endpoint_only_answers_get(client: httpx.Client) -> None:
+    assert_error(client.post(EVENTS_PATH, headers=AUTH), 405, "method_not_allowed")
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "::", "example.com"])

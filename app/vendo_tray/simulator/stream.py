@@ -66,6 +66,9 @@ class EventsEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sim = self.sim
         request = Request(scope, receive)
+        if request.method != "GET":
+            await error_response(None, status=405, code="method_not_allowed")(scope, receive, send)
+            return
         last_id = request.headers.get("last-event-id")
         sim.stats.last_event_ids.append(last_id)
         fault = sim._faults.take_request(wire.EVENTS_PATH)
