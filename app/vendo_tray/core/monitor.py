@@ -319,6 +319,8 @@ class Monitor:
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self._emit_state(snapshot=snapshot)
+        # The live wire's error event has no message; REST's error_message fills it in place.
+        self._emit_notices(self.policy.on_snapshot(snapshot))
 
     def _on_missed(self, events: list[VendoEvent]) -> None:
         if events:
