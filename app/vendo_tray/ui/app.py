@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import inspect
 import logging
 import os
 import sys
@@ -126,6 +125,7 @@ class TrayApp(QObject):
         self._told_no_tray = False
         self._network: Any = None
         self._key: str | None = None
+        self._last_icon: str | None = None
         self.tray = TrayController(self)
 
     # ------------------------------------------------------------------ start
@@ -148,19 +148,19 @@ class TrayApp(QObject):
         return 0
 
     async def _start_demo(self, settings: Settings) -> tuple[Settings, str, str]:
-        """The simulator in a background thread, and settings pointing at it (never saved)."""
+        """The simulator in a background thread playing the demo story; settings point at it.
+
+        The demo's settings are applied, never saved: a real configuration
+        must not end up pointing at a loopback port that is gone tomorrow.
+        """
         from vendo_tray.simulator import Simulator
 
-        options: dict[str, Any] = {"key": DEMO_KEY}
-        params = inspect.signature(Simulator).parameters
-        if "scenario" in params:
-            options["scenario"] = DEMO_SCENARIO
-        speed = os.environ.get(DEMO_SPEED_ENV)
-        if speed and "speed" in params:
-            options["speed"] = float(speed)
-        self.simulator = Simulator(**options)
+        speed = float(os.environ.get(DEMO_SPEED_ENV) or 1.0)
+        self.simulator = Simulator(key=DEMO_KEY)
         await asyncio.to_thread(self.simulator.start)
-        log.info("demo: simulator on %s playing %r", self.simulator.base_url, DEMO_SCENARIO)
+        self.simulator.run_scenario(DEMO_SCENARIO, speed=speed)
+        log.info("demo: simulator on %s playing %r (speed x%g)", self.simulator.base_url,
+                 DEMO_SCENARIO, speed)
         return settings.with_changes(base_url=self.simulator.base_url), DEMO_KEY, "demo"
 
     def _build(self, settings: Settings, key: str | None, source: str | None) -> None:
@@ -299,6 +299,10 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ state
     def _on_state(self, state: AppState) -> None:
         self.tray.render(state)
+        icon = self.tray.icon_name
+        if icon != self._last_icon:  # one line per visible change, not per snapshot
+            self._last_icon = icon
+            log.info("tray shows %s: %s", icon, status_line(state))
         if self.settings_dialog is not None:
             self.settings_dialog.set_key_source(state.key_source)
 
@@ -414,6 +418,7 @@ class TrayApp(QObject):
             log.error("the monitor stopped unexpectedly", exc_info=exc)
 
     async def _shutdown(self) -> None:
+        """Stop in dependency order: nothing may touch the store after it is closed."""
         log.info("quitting")
         self.tray.hide()
         if self._monitor_task is not None:
@@ -427,18 +432,24 @@ class TrayApp(QObject):
                     await asyncio.wait_for(aclose(), 3)
                 else:
                     self.notifier.close()
+        if self.settings_dialog is not None:
+            self.settings_dialog.close()
+        if self.window is not None:
+            # The window reads history from the store (also from timers): it goes first.
+            save_layout = getattr(self.window, "save_layout", None)
+            if callable(save_layout):
+                with contextlib.suppress(Exception):
+                    save_layout()
+            self.window.close()
+            self.window.deleteLater()
+            self.window = None
+            await asyncio.sleep(0)  # let Qt run the deferred delete
         if self.monitor is not None:
             with contextlib.suppress(Exception):
                 await self.monitor.aclose()
         if self.simulator is not None:
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.simulator.stop)
-        if self.window is not None:
-            save_layout = getattr(self.window, "save_layout", None)
-            if callable(save_layout):
-                with contextlib.suppress(Exception):
-                    save_layout()
-            self.window.close()
         self.tray.dispose()
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
