@@ -180,23 +180,10 @@ class TrayApp(QObject):
         self.bridge = MonitorBridge(self)
         self.monitor.add_listener(self.bridge)
 
-        self.window = _make_window(self.monitor)
-        self.window.setWindowIcon(app_icon())
-        open_url_requested = getattr(self.window, "open_url_requested", None)
-        if open_url_requested is not None:  # the window's buttons: links pass our allowlist
-            open_url_requested.connect(self.open_url)
         self.notifier = _make_notifier(self.perform, self.tray, self._notification_icon())
 
         self.bridge.state_changed_signal.connect(self._on_state)
         self.bridge.notice_signal.connect(self._on_notice)
-        for follower in (self.window,):
-            for name in ("state_changed", "event_recorded"):
-                slot = getattr(follower, name, None)
-                if callable(slot):
-                    signal = (self.bridge.state_changed_signal if name == "state_changed"
-                              else self.bridge.event_recorded_signal)
-                    signal.connect(slot)
-
         t = self.tray
         t.open_window_requested.connect(self.show_window)
         t.open_settings_requested.connect(self.open_settings)
@@ -211,6 +198,26 @@ class TrayApp(QObject):
         self._on_state(self.monitor.state)
         self._dock_or_fall_back()
         self._watch_network()
+
+    def ensure_window(self) -> QMainWindow:
+        """Create the window on first use.
+
+        WHY lazily: most sessions never open it, and the history view with its
+        models is a good part of the app's memory; the tray alone starts faster.
+        """
+        if self.window is None:
+            window = _make_window(self.monitor)
+            window.setWindowIcon(app_icon())
+            open_url_requested = getattr(window, "open_url_requested", None)
+            if open_url_requested is not None:  # the window's buttons: links pass our allowlist
+                open_url_requested.connect(self.open_url)
+            for name, signal in (("state_changed", self.bridge.state_changed_signal),
+                                 ("event_recorded", self.bridge.event_recorded_signal)):
+                slot = getattr(window, name, None)
+                if callable(slot):
+                    signal.connect(slot)
+            self.window = window
+        return self.window
 
     def _notification_icon(self) -> Path | None:
         """A PNG of the app icon (notification servers read PNG everywhere; SVG not always)."""
@@ -238,8 +245,7 @@ class TrayApp(QObject):
         self._tray_timer.start()
 
     def _tell_no_tray(self) -> None:
-        window = self.window
-        assert window is not None
+        window = self.ensure_window()
         shown = False
         for name in ("show_banner", "set_banner"):
             method = getattr(window, name, None)
@@ -336,9 +342,7 @@ class TrayApp(QObject):
         self.open_url(self.monitor.links.dashboard())
 
     def show_window(self, event_key: str | None = None) -> None:
-        window = self.window
-        if window is None:
-            return
+        window = self.ensure_window()
         show_event = getattr(window, "show_event", None)
         if event_key and callable(show_event):
             show_event(event_key)
