@@ -97,9 +97,12 @@ def test_without_a_tray_the_window_opens_and_the_icon_docks_when_a_tray_appears(
     app = _launch("--demo")
     try:
         _wait_for_log(log, "no system tray available; showing the window instead")
-        window = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^Vendo Tray$"],
-                                capture_output=True, text=True, timeout=5)
-        assert window.stdout.strip(), "the window is not on screen"
+        def window_on_screen() -> bool:
+            found = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^Vendo Tray$"],
+                                   capture_output=True, text=True, timeout=5)
+            return bool(found.stdout.strip())
+
+        desktop.wait_until(window_on_screen, 15, "the window on screen")
         with desktop.trayer():
             _wait_for_log(log, "a system tray appeared; docked into it", timeout=20)
     finally:
