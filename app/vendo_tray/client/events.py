@@ -153,6 +153,9 @@ class EventStream:
         self._retry_base: float | None = None   # from the server's retry:, in seconds
         self._gen: AsyncIterator[Event] | None = None
         self._closed = False
+        #: True once the stream gave up and yielded its ``stream.error``; lets a caller tell
+        #: that event from a server-sent event that merely has the same name.
+        self.gave_up = False
 
     # -- the public face -----------------------------------------------------
     async def __aenter__(self) -> EventStream:
@@ -181,7 +184,7 @@ class EventStream:
     # -- the loop ------------------------------------------------------------
     async def _run(self) -> AsyncIterator[Event]:
         failures = 0
-        gave_up: _Attempt | None = None
+        final: _Attempt | None = None   # the attempt that made us give up
         try:
             while True:
                 attempt = _Attempt(started=self._clock())
@@ -198,8 +201,10 @@ class EventStream:
                     failures += 1
                     if self.policy.gives_up(failures):
                         message = f"gave up after {failures} failed attempts: {attempt.error or 'no connection'}"
-                        log.warning("events stream %s", message)
-                        gave_up = attempt
+                        # Logged quietly: the stream.error event is how the caller hears it.
+                        log.debug("events stream %s", message)
+                        final = attempt
+                        self.gave_up = True
                         yield Event(STREAM_ERROR, {"message": message, "attempts": failures,
                                                    "status": attempt.http_status})
                         return
@@ -207,7 +212,7 @@ class EventStream:
                              else self.policy.backoff(failures, self._retry_base))
                 # Never two attempts closer than min_interval, whatever the server does.
                 delay = max(delay, self.policy.min_interval - (self._clock() - attempt.started))
-                log.info("events stream %s; reconnecting in %.1f s%s", attempt.error or "ended", delay,
+                log.info("events stream: %s; reconnecting in %.1f s%s", attempt.error or "ended", delay,
                          f" (failure {failures})" if failures else "")
                 self._report("backoff", failures, delay=delay, http_status=attempt.http_status,
                              error=attempt.error)
@@ -215,8 +220,8 @@ class EventStream:
                     await self._sleep(delay)
         finally:
             self._closed = True
-            self._report("closed", failures, http_status=gave_up.http_status if gave_up else None,
-                         error=gave_up.error if gave_up else None)
+            self._report("closed", failures, http_status=final.http_status if final else None,
+                         error=final.error if final else None)
 
     async def _connect_once(self, attempt: _Attempt, failures: int) -> AsyncIterator[Event]:
         """One HTTP request: yields its events and records in ``attempt`` how it ended."""
@@ -256,13 +261,14 @@ class EventStream:
         error = error_from_response(response.status_code, response.headers, body,
                                     key=self._client._key, reason=response.reason_phrase)
         status = response.status_code
+        # Raised errors are the caller's to report; logging them here too would say it twice.
         if isinstance(error, AuthError):
-            log.warning("events stream refused: %s", error)
+            log.debug("events stream refused: %s", error)
             raise error
         if isinstance(error, RateLimited):
             attempt.retry_after = error.retry_after
         elif status < 500 and status not in (408, 425):
-            log.warning("events stream refused: %s", error)
+            log.debug("events stream refused: %s", error)
             raise error
         attempt.error = str(error)
 

@@ -1,0 +1,253 @@
+"""``vendo-tray events``: the stream on a terminal, one line per event, like ``stripe listen``.
+
+Human lines (``time  kind  summary``) or JSON lines (``--json``: kind, id,
+data) go to stdout; everything else (the "listening" note, log lines, the one
+error message) goes to stderr, so stdout can be piped into ``jq`` or a file.
+
+Exit status: 0 when stopped (Ctrl-C, SIGTERM, a closed pipe); 1 when the
+stream gave up or the server failed; 2 for bad arguments; 3 when there is no
+key or the server rejected it.  A failure prints ONE plain message, never a
+traceback.
+
+``--since AGE`` first prints the tray app's stored history younger than AGE
+(read-only, so it is safe while the app runs), then goes live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, TextIO
+
+from vendo_tray.client import AsyncVendo, AuthError, Event, StreamStatus, VendoError, VendoOnlyFeature
+from vendo_tray.core.kinds import RecentKeys, VendoEvent, normalize
+
+log = logging.getLogger(__name__)
+
+PROG = "vendo-tray events"
+EXIT_OK = 0
+EXIT_STREAM = 1
+EXIT_USAGE = 2
+EXIT_KEY = 3
+
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+#: Beyond this the history is pruned anyway; it also keeps timedelta in range.
+MAX_AGE = timedelta(days=3650)
+_NOISY = ("httpx", "httpcore", "asyncio")
+#: Extra ``subscribe()`` arguments; empty in use, tests shorten the backoff through it.
+SUBSCRIBE_OPTIONS: dict[str, Any] = {}
+
+
+def parse_age(text: str) -> timedelta:
+    """``30s``, ``15m``, ``1h``, ``2d``, ``1w`` (a decimal number is fine) as a timedelta."""
+    match = _AGE.match(text or "")
+    if not match:
+        raise ValueError(f"--since wants an age like 30s, 15m, 1h or 2d, not {text!r}")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+    return timedelta(seconds=min(seconds, MAX_AGE.total_seconds()))
+
+
+def run_events(json_lines: bool, since: str | None, base_url: str | None, log_level: str) -> int:
+    """Entry point for ``vendo-tray events`` (see the module docstring for the contract)."""
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in ("", *_NOISY)}
+    handler = _setup_logging(log_level)
+    try:
+        return _run(json_lines, since, base_url)
+    finally:
+        root.removeHandler(handler)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
+    try:
+        age = parse_age(since) if since is not None else None
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    with contextlib.suppress(AttributeError, ValueError):
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+    printer = Printer(sys.stdout, json_lines=json_lines)
+    try:
+        return asyncio.run(_main(printer, age=age, base_url=base_url))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        return EXIT_OK
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None) -> int:
+    _stop_on_sigterm()
+    try:
+        client = AsyncVendo(base_url=base_url)
+    except ValueError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    async with client:
+        if age is not None:
+            printer.history(_load_history(datetime.now(timezone.utc) - age))
+        try:
+            stream = client.events.subscribe(on_status=_StatusNotes(client.base_url, printer.json_lines),
+                                             **SUBSCRIBE_OPTIONS)
+        except VendoOnlyFeature:
+            return _fail("no API key: set VENDO_API_KEY to your app key (vendo_sk_…)", EXIT_KEY)
+        try:
+            async with stream:
+                async for event in stream:
+                    if event.kind == "stream.error" and stream.gave_up:
+                        if printer.json_lines:
+                            printer.live(event)   # scripts see it too; humans get the message below
+                        return _fail(_stream_error_text(event.data), EXIT_STREAM)
+                    printer.live(event)
+        except asyncio.CancelledError:
+            return EXIT_OK  # SIGTERM
+        except AuthError as exc:
+            return _fail(f"the server rejected the API key: {exc}. Check VENDO_API_KEY.", EXIT_KEY)
+        except VendoError as exc:
+            return _fail(str(exc), EXIT_STREAM)
+    return EXIT_OK
+
+
+@dataclass
+class Printer:
+    """Writes events to stdout, flushing each line (a pipe must see it now).
+
+    Human lines skip what was already printed (the live wire repeats each
+    connection event under a legacy alias, and history may overlap the live
+    stream).  JSON lines show the wire as it is, except that a live event
+    already printed from history is not printed twice.
+    """
+
+    out: TextIO
+    json_lines: bool = False
+    _seen: RecentKeys = field(default_factory=RecentKeys)
+    _history_keys: set[str] = field(default_factory=set)
+
+    def history(self, events: list[VendoEvent]) -> None:
+        for event in events:
+            if event.key is not None:
+                self._history_keys.add(event.key)
+            if self._seen.seen(event.key):
+                continue
+            if self.json_lines:
+                self._write(_json_line(event.wire_kind, event.key, event.data, source="history"))
+            else:
+                self._write(_human_line(event))
+
+    def live(self, event: Event) -> None:
+        normalized = normalize(event.kind, event.data, event.id)
+        if normalized.key is not None and normalized.key in self._history_keys:
+            return
+        if self.json_lines:
+            self._write(_json_line(event.kind, event.id, event.data))
+        elif not self._seen.seen(normalized.key):
+            self._write(_human_line(normalized))
+
+    def _write(self, line: str) -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+
+def _human_line(event: VendoEvent) -> str:
+    return f"{_clock(event.when)}  {event.wire_kind:<28}  {event.summary}"
+
+
+def _json_line(kind: str, sse_id: str | None, data: Any, *, source: str | None = None) -> str:
+    record: dict[str, Any] = {"kind": kind, "id": sse_id, "data": data}
+    if source is not None:
+        record["source"] = source
+    # ensure_ascii: control and bidi characters from a hostile server arrive escaped,
+    # never raw in someone's terminal.
+    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+
+
+def _clock(when: datetime) -> str:
+    local = when.astimezone()
+    if local.date() == datetime.now().astimezone().date():
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _stream_error_text(data: Any) -> str:
+    message = data.get("message") if isinstance(data, dict) else None
+    return f"the events stream stopped: {message or 'gave up reconnecting'}"
+
+
+class _StatusNotes:
+    """Short notes on stderr when the stream goes live (human mode only)."""
+
+    def __init__(self, base_url: str, quiet: bool) -> None:
+        self._base_url = base_url
+        self._quiet = quiet
+        self._was_open = False
+
+    def __call__(self, status: StreamStatus) -> None:
+        if status.phase != "open" or self._quiet:
+            return
+        note = "reconnected" if self._was_open else f"listening on {self._base_url} (Ctrl-C to stop)"
+        self._was_open = True
+        print(f"{PROG}: {note}", file=sys.stderr, flush=True)
+
+
+def _load_history(cutoff: datetime) -> list[VendoEvent]:
+    """Stored events received since ``cutoff``; [] with a note if there is no history."""
+    from vendo_tray.core.paths import history_path
+    from vendo_tray.core.store import Store
+
+    path = history_path()
+    if not path.exists():
+        print(f"{PROG}: no stored history yet (the tray app keeps it in {path})", file=sys.stderr)
+        return []
+    store = Store.open(path, read_only=True)
+    try:
+        if store.problem:
+            print(f"{PROG}: {store.problem}", file=sys.stderr)
+        return store.recent(cutoff)
+    finally:
+        store.close()
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM stops like Ctrl-C: cancel the main task, exit 0."""
+    task = asyncio.current_task()
+    if task is None:
+        return
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def _setup_logging(level: str) -> logging.Handler:
+    """Log lines to stderr, secrets redacted; HTTP libraries kept quiet below DEBUG.
+
+    Returns the handler so the caller can remove it again (``run_events`` may
+    run more than once in one process, e.g. in tests).
+    """
+    from vendo_tray.core.logs import RedactingFilter
+
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactingFilter())
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    quiet = logging.INFO if root.level <= logging.DEBUG else logging.WARNING
+    for noisy in _NOISY:
+        logging.getLogger(noisy).setLevel(quiet)
+    return handler

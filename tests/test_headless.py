@@ -1,0 +1,267 @@
+"""``vendo-tray events`` as a user runs it: a real process against the simulator.
+
+Signals (Ctrl-C, SIGTERM) need a real process, so most tests start one; the
+give-up case runs in-process to shorten the backoff through
+``headless.SUBSCRIBE_OPTIONS`` instead of waiting seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from typing import IO
+
+import pytest
+
+from vendo_tray import headless
+from vendo_tray.core.kinds import normalize
+from vendo_tray.simulator import Simulator
+
+pytestmark = [pytest.mark.timeout(60), pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")]
+
+
+class Proc:
+    """``python -m vendo_tray events …`` with its stdout and stderr read line by line."""
+
+    def __init__(self, *args: str, env: dict[str, str]) -> None:
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "vendo_tray", "events", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+            env={**os.environ, **env})
+        self.out: queue.Queue[str] = queue.Queue()
+        self.err_lines: list[str] = []
+        self._err: queue.Queue[str] = queue.Queue()
+        assert self.popen.stdout is not None and self.popen.stderr is not None
+        threading.Thread(target=self._pump, args=(self.popen.stdout, self.out), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.popen.stderr, self._err), daemon=True).start()
+
+    @staticmethod
+    def _pump(stream: IO[str], sink: queue.Queue[str]) -> None:
+        for line in stream:
+            sink.put(line.rstrip("\n"))
+
+    def wait_stderr(self, text: str, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.err_lines):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{text!r} not on stderr: {self.err_lines}")
+            try:
+                self.err_lines.append(self._err.get(timeout=left))
+            except queue.Empty:
+                pass
+
+    def lines(self, n: int, timeout: float = 10.0) -> list[str]:
+        return [self.out.get(timeout=timeout) for _ in range(n)]
+
+    def finish(self, sig: int | None = None, timeout: float = 10.0) -> int:
+        if sig is not None:
+            self.popen.send_signal(sig)
+        code = self.popen.wait(timeout=timeout)
+        time.sleep(0.05)  # let the pump threads drain
+        while not self._err.empty():
+            self.err_lines.append(self._err.get())
+        return code
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+@pytest.fixture
+def env(simulator: Simulator, api_key: str) -> dict[str, str]:
+    return {"VENDO_API_KEY": api_key, "VENDO_BASE_URL": simulator.base_url, "PYTHONIOENCODING": "utf-8"}
+
+
+def run(*args: str, env: dict[str, str]) -> Proc:
+    return Proc(*args, env=env)
+
+
+def test_human_lines_and_ctrl_c_exits_0(simulator: Simulator, env: dict[str, str], api_key: str) -> None:
+    proc = run(env=env)
+    try:
+        proc.wait_stderr("listening on")
+        simulator.emit("connection.status_changed",
+                       {"slug": "slack", "connection_id": "c1", "status": "needs_reauth"})
+        simulator.emit("billing.balance_changed", {"remaining_micros": 420_000})
+        simulator.emit("vendo.new_thing", {"x": 1})
+        lines = proc.lines(3)
+        code = proc.finish(signal.SIGINT)
+    finally:
+        proc.kill()
+    assert code == 0
+    # The legacy alias block (connection_updated) is the same event: printed once.
+    assert "connection.status_changed" in lines[0] and "slack needs re-authorization" in lines[0]
+    assert "billing.balance_changed" in lines[1] and "$0.42" in lines[1]
+    assert "vendo.new_thing" in lines[2] and "Unknown event" in lines[2]
+    assert proc.out.empty()
+    assert not any("Traceback" in line for line in proc.err_lines)
+    assert not any(api_key in line for line in proc.err_lines + lines)
+
+
+def test_json_lines_and_sigterm_exits_0(simulator: Simulator, env: dict[str, str]) -> None:
+    proc = run("--json", env=env)
+    try:
+        deadline = time.monotonic() + 10
+        while simulator.stats.open_streams < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = simulator.emit("connection.connected", {"slug": "github", "connection_id": "c9"})
+        second = simulator.emit("billing.cap_warned", {"window": "daily", "pct": 80, "note": "\u202e\x1b[31m"})
+        lines = proc.lines(3)
+        code = proc.finish(signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert code == 0
+    records = [json.loads(line) for line in lines]
+    assert [(r["kind"], r["id"]) for r in records] == [
+        ("connection.connected", first), ("connection_created", first), ("billing.cap_warned", second)]
+    assert records[0]["data"]["slug"] == "github"
+    assert records[2]["data"]["note"] == "\u202e\x1b[31m"
+    assert all(line.isascii() and "\x1b" not in line for line in lines)   # escaped, not raw
+    assert not any("listening" in line for line in proc.err_lines)
+
+
+def test_no_key_exits_3_with_one_message(simulator: Simulator, env: dict[str, str]) -> None:
+    proc = run(env={**env, "VENDO_API_KEY": ""})
+    try:
+        code = proc.finish()
+    finally:
+        proc.kill()
+    assert code == headless.EXIT_KEY
+    assert len(proc.err_lines) == 1 and "VENDO_API_KEY" in proc.err_lines[0]
+    assert proc.out.empty()
+    assert simulator.stats.requests.total() == 0
+
+
+def test_rejected_key_exits_3_with_one_message(simulator: Simulator, env: dict[str, str], api_key: str) -> None:
+    simulator.set_key_state("revoked")
+    proc = run(env=env)
+    try:
+        code = proc.finish()
+    finally:
+        proc.kill()
+    assert code == headless.EXIT_KEY
+    assert len(proc.err_lines) == 1, proc.err_lines
+    assert "app_revoked" in proc.err_lines[0] and "HTTP 401" in proc.err_lines[0]
+    assert api_key not in proc.err_lines[0]
+
+
+def test_bad_since_exits_2(env: dict[str, str]) -> None:
+    proc = run("--since", "yesterday", env=env)
+    try:
+        code = proc.finish()
+    finally:
+        proc.kill()
+    assert code == headless.EXIT_USAGE
+    assert len(proc.err_lines) == 1 and "--since" in proc.err_lines[0]
+
+
+def test_since_prints_history_then_live(simulator: Simulator, env: dict[str, str]) -> None:
+    from vendo_tray.core.paths import history_path
+    from vendo_tray.core.store import Store
+
+    now = datetime.now(timezone.utc)
+    old = normalize("connection.connected", {"id": "evt_old", "slug": "notion"},
+                    received_at=now - timedelta(hours=5))
+    recent = normalize("connection.status_changed", {"id": "evt_recent", "slug": "gmail", "status": "error",
+                                                     "message": "token refresh failed"},
+                       received_at=now - timedelta(minutes=10))
+    history_path().parent.mkdir(parents=True, exist_ok=True)
+    with Store.open(history_path()) as store:
+        store.add_many([old, recent])
+
+    proc = run("--since", "1h", env=env)
+    try:
+        proc.wait_stderr("listening on")
+        live = simulator.emit("deployment.updated", {})
+        lines = proc.lines(2)
+        code = proc.finish(signal.SIGINT)
+    finally:
+        proc.kill()
+    assert code == 0
+    assert "gmail error: token refresh failed" in lines[0]
+    assert "deployment.updated" in lines[1] and "Deployment settings changed" in lines[1]
+    assert not any("notion" in line for line in lines)
+    assert live
+
+
+def test_since_without_history_says_so(simulator: Simulator, env: dict[str, str]) -> None:
+    proc = run("--since", "30m", env=env)
+    try:
+        proc.wait_stderr("listening on")
+        code = proc.finish(signal.SIGINT)
+    finally:
+        proc.kill()
+    assert code == 0
+    assert any("no stored history yet" in line for line in proc.err_lines)
+
+
+# --- in-process: the give-up path, with a short backoff ------------------------------------
+
+@pytest.mark.parametrize("json_lines", [False, True])
+def test_stream_error_exits_1_with_one_message(simulator: Simulator, api_key: str, json_lines: bool,
+                                               monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", {"backoff_base": 0.01, "min_interval": 0.0})
+    simulator.add_fault("status", count=3, status=503)
+    code = headless.run_events(json_lines=json_lines, since=None, base_url=simulator.base_url,
+                               log_level="WARNING")
+    out, err = capsys.readouterr()
+    assert code == headless.EXIT_STREAM
+    err_lines = [line for line in err.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and "gave up after 3 failed attempts" in err_lines[0]
+    assert "503" in err_lines[0]
+    if json_lines:
+        record = json.loads(out)
+        assert record["kind"] == "stream.error" and record["data"]["attempts"] == 3
+    else:
+        assert out == ""
+
+
+def test_a_server_sent_stream_error_event_is_just_printed(simulator: Simulator, api_key: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # A hostile or confused server naming an event "stream.error" must not stop the listener:
+    # only the client's own give-up ends the run.
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    out = io.StringIO()
+
+    async def scenario() -> int:
+        printer = headless.Printer(out, json_lines=True)
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url))
+        async with asyncio.timeout(10):
+            while simulator.stats.open_streams < 1:
+                await asyncio.sleep(0.01)
+            simulator.emit("stream.error", {"message": "fake"})
+            simulator.emit("deployment.updated", {})
+            while out.getvalue().count("\n") < 2:
+                await asyncio.sleep(0.01)
+        task.cancel()
+        return await task
+
+    code = asyncio.run(scenario())
+    kinds = [json.loads(line)["kind"] for line in out.getvalue().splitlines()]
+    assert kinds == ["stream.error", "deployment.updated"]
+    assert code == headless.EXIT_OK
+
+
+def test_parse_age() -> None:
+    assert headless.parse_age("30s") == timedelta(seconds=30)
+    assert headless.parse_age("15m") == timedelta(minutes=15)
+    assert headless.parse_age("1.5h") == timedelta(minutes=90)
+    assert headless.parse_age(" 2D ") == timedelta(days=2)
+    assert headless.parse_age("1w") == timedelta(days=7)
+    assert headless.parse_age("99999999999d") == headless.MAX_AGE
+    for bad in ("", "10", "h", "-1h", "1y", "1h30m"):
+        with pytest.raises(ValueError):
+            headless.parse_age(bad)
