@@ -248,7 +248,9 @@ def make_deb(art: Artifacts, icon_set: icons.IconSet) -> Path:
         " the balance runs low. The API key is kept in the system keyring.\n",
         encoding="utf-8")
     out = DIST / f"vendo-tray_{__version__}_{arch}.deb"
-    run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build", root, out])
+    # zstd: 2 s instead of xz's 45 s on two cores, for ~10 MB more. Every dpkg that can run
+    # this bundle reads it (PySide6 needs glibc >= 2.34: Debian 12+, Ubuntu 22.04+).
+    run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z9", "--build", root, out])
     return out
 
 
