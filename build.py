@@ -90,7 +90,8 @@ def has_configured_key() -> bool:
     """True when VENDO_API_KEY is set or the OS keyring holds a key (asked through the venv)."""
     if os.environ.get("VENDO_API_KEY"):
         return True
-    probe = "from vendo_tray.core.secrets import stored_key_present; import sys; sys.exit(0 if stored_key_present() else 1)"
+    probe = ("import sys; from vendo_tray.core.secrets import KeyStore; "
+             "sys.exit(0 if KeyStore().lookup().key else 1)")
     return run([PYTHON, "-c", probe], stderr=subprocess.DEVNULL) == 0
 
 
