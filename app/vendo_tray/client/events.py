@@ -43,7 +43,7 @@ import httpx
 
 from vendo_tray.client._http import error_from_response, read_capped, request_headers
 from vendo_tray.client._models import Event, StreamPhase, StreamStatus
-from vendo_tray.client.errors import AuthError, RateLimited, VendoError, VendoOnlyFeature
+from vendo_tray.client.errors import AuthError, RateLimited, VendoOnlyFeature
 from vendo_tray.client.sse import DEFAULT_MAX_SIZE, SSEDecoder
 
 if TYPE_CHECKING:
@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/deployments/me/events"
 STREAM_ERROR = "stream.error"
+#: A 429's Retry-After is honoured up to this; a bogus far-future date must not park the stream for days.
+MAX_RETRY_AFTER = 3600.0
 
 Sleep = Callable[[float], Awaitable[object]]
 Clock = Callable[[], float]
@@ -266,7 +268,8 @@ class EventStream:
             log.debug("events stream refused: %s", error)
             raise error
         if isinstance(error, RateLimited):
-            attempt.retry_after = error.retry_after
+            if error.retry_after is not None:
+                attempt.retry_after = min(error.retry_after, MAX_RETRY_AFTER)
         elif status < 500 and status not in (408, 425):
             log.debug("events stream refused: %s", error)
             raise error
