@@ -73,13 +73,16 @@ class Monitor:
         clock: Callable[[], float] = time.monotonic,
         offline_retry: tuple[float, float] = (OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX),
         client_options: dict[str, Any] | None = None,
+        stream_options: dict[str, Any] | None = None,
     ) -> None:
         self.store = store
         self._settings = settings
         self._key = key
         self._clock = clock
         self._offline_retry = offline_retry
+        # Passed through to AsyncVendo and events.subscribe (tests shorten the timings).
         self._client_options = client_options or {}
+        self._stream_options = stream_options or {}
         self._listeners: list[MonitorListener] = []
         self.links = Links(settings.base_url, lambda: self._key, settings.keep_key_out_of_links)
         self.policy = Policy(policy_prefs(settings), self.links, clock=clock)
@@ -241,6 +244,7 @@ class Monitor:
                 async with client.events.subscribe(
                     last_event_id=self.store.last_event_id(),
                     on_status=self._on_stream_status,
+                    **self._stream_options,
                 ) as stream:
                     async for raw in stream:
                         # The resume id travels with its event: it is persisted only once

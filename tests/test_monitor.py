@@ -1,0 +1,180 @@
+"""The engine end to end against the real simulator: stream → store → policy → listener.
+
+No Qt here: the monitor must run on a plain asyncio loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from vendo_tray.core.kinds import Kind, VendoEvent
+from vendo_tray.core.monitor import Monitor
+from vendo_tray.core.notices import ActionKind, Notice, Withdraw
+from vendo_tray.core.settings import Settings
+from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.store import Store
+
+FAST_STREAM = {"backoff_base": 0.05, "min_interval": 0.05, "max_backoff": 0.2, "heartbeat_timeout": 3.0}
+
+
+@dataclass
+class Recorder:
+    """A MonitorListener that keeps everything it is told."""
+
+    states: list[AppState] = field(default_factory=list)
+    events: list[VendoEvent] = field(default_factory=list)
+    notices: list[Notice | Withdraw] = field(default_factory=list)
+
+    def state_changed(self, state: AppState) -> None:
+        self.states.append(state)
+
+    def event_recorded(self, event: VendoEvent) -> None:
+        self.events.append(event)
+
+    def notice(self, item: Notice | Withdraw) -> None:
+        self.notices.append(item)
+
+    def shown(self) -> list[Notice]:
+        return [n for n in self.notices if isinstance(n, Notice)]
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def running(sim, key: str | None, store_path: Path,
+                  offline_retry: tuple[float, float] = (0.3, 0.6)) -> AsyncIterator[tuple[Monitor, Recorder]]:
+    store = Store.open(store_path)
+    monitor = Monitor(settings=Settings(base_url=sim.base_url), key=key, key_source="env", store=store,
+                      offline_retry=offline_retry, stream_options=FAST_STREAM)
+    recorder = Recorder()
+    monitor.add_listener(recorder)
+    task = asyncio.create_task(monitor.run())
+    try:
+        yield monitor, recorder
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await monitor.aclose()
+
+
+def live(monitor: Monitor) -> Callable[[], bool]:
+    return lambda: monitor.state.phase is Phase.LIVE
+
+
+async def test_needs_reauth_is_stored_once_and_notified_once_with_a_reauthorize_link(
+        simulator, api_key, tmp_path) -> None:
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        await until(lambda: monitor.state.snapshot.taken_at is not None, what="first snapshot")
+        simulator.set_connection_status("slack", "needs_reauth")
+        await until(lambda: any(e.kind is Kind.NEEDS_REAUTH for e in rec.events), what="the event")
+        await asyncio.sleep(0.3)  # the alias block arrives right after; it must not count twice
+
+        reauth = [e for e in rec.events if e.kind is Kind.NEEDS_REAUTH]
+        assert len(reauth) == 1, "the legacy alias block is the same event"
+        assert monitor.store.count() == len(rec.events)
+        popups = [n for n in rec.shown() if n.subject == "connection:slack"]
+        assert len(popups) == 1
+        button = popups[0].buttons[0]
+        assert button.kind is ActionKind.OPEN_URL and button.label == "Re-authorize"
+        assert button.url.startswith(f"{simulator.base_url}/connections/connect/slack?")
+        assert monitor.links.check(button.url) == button.url
+
+        simulator.set_connection_status("slack", "connected")
+        await until(lambda: any(isinstance(n, Withdraw) and n.subject == "connection:slack"
+                                for n in rec.notices), what="the withdraw on recovery")
+
+
+async def test_wrong_key_is_rejected_once_and_a_new_key_goes_live(simulator, api_key, tmp_path) -> None:
+    async with running(simulator, "vendo_sk_wrong_key_000", tmp_path / "h.db") as (monitor, rec):
+        await until(lambda: monitor.state.phase is Phase.KEY_REJECTED, what="key rejected")
+        assert "vendo_sk_wrong" not in (monitor.state.detail or "")
+        rejected = [n for n in rec.shown() if n.default and n.default.kind is ActionKind.OPEN_SETTINGS]
+        assert len(rejected) == 1
+        streams_before = simulator.stats.requests["/api/deployments/me/events"]
+        await asyncio.sleep(0.5)
+        assert simulator.stats.requests["/api/deployments/me/events"] == streams_before, "no retry on 401"
+
+        monitor.set_key(api_key, "keyring")
+        await until(live(monitor), what="live with the right key")
+        assert monitor.state.key_source == "keyring"
+
+
+async def test_no_key_waits_for_one(simulator, api_key, tmp_path) -> None:
+    async with running(simulator, None, tmp_path / "h.db") as (monitor, rec):
+        await until(lambda: monitor.state.phase is Phase.KEY_MISSING, what="key missing")
+        assert simulator.stats.requests["/api/deployments/me/events"] == 0
+        monitor.set_key(api_key, "session")
+        await until(live(monitor), what="live")
+
+
+async def test_after_the_client_gives_up_it_goes_offline_and_recovers_on_its_own(
+        simulator, api_key, tmp_path) -> None:
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        simulator.add_fault("status", count=6, status=503)
+        simulator.drop_streams()
+        await until(lambda: monitor.state.phase is Phase.OFFLINE, what="offline")
+        assert monitor.state.retry_in is not None
+        assert any(e.kind is Kind.STREAM_ERROR for e in rec.events), "the give-up is recorded in history"
+        await until(live(monitor), timeout=15, what="live again on the slower schedule")
+
+
+async def test_reconnect_now_skips_the_offline_wait(simulator, api_key, tmp_path) -> None:
+    async with running(simulator, api_key, tmp_path / "h.db", offline_retry=(60.0, 60.0)) as (monitor, rec):
+        await until(live(monitor), what="live")
+        simulator.add_fault("status", count=4, status=503)
+        simulator.drop_streams()
+        await until(lambda: monitor.state.phase is Phase.OFFLINE, what="offline")
+        monitor.reconnect_now()
+        await until(live(monitor), what="live right after Reconnect now")
+
+
+async def test_restart_resumes_with_last_event_id_and_records_every_event_exactly_once(
+        simulator, api_key, tmp_path) -> None:
+    path = tmp_path / "history.db"
+    async with running(simulator, api_key, path) as (monitor, rec):
+        await until(live(monitor), what="live")
+        for micros in (9_000_000, 8_000_000):
+            simulator.set_balance(micros)
+        await until(lambda: len([e for e in rec.events if e.kind is Kind.BALANCE]) == 2, what="two events")
+    # The app is gone; the server goes on.
+    missed = [simulator.emit("billing.balance_changed", {"remaining_micros": m}) for m in (7, 6, 5)]
+    async with running(simulator, api_key, path) as (monitor, rec):
+        await until(lambda: all(monitor.store.get(k) for k in missed), what="the missed events")
+        assert simulator.stats.last_event_ids[-1] is not None, "resumed with Last-Event-ID"
+        simulator.set_balance(4_000_000)
+        await until(lambda: any(e.remaining_micros == 4_000_000 for e in rec.events), what="a live event")
+
+    store = Store.open(path)
+    try:
+        keys = [e.key for e in store.page(0, 1000) if e.kind is Kind.BALANCE]
+    finally:
+        store.close()
+    assert len(keys) == len(set(keys)) == 6
+    assert set(missed) <= set(keys)
+
+
+@pytest.mark.parametrize("wire_kind, data, expected", [
+    ("connection.needs_reauth", {"slug": "gmail", "connection_id": "c1"}, "Gmail"),
+    ("billing.balance_exhausted", {}, "Balance"),
+])
+async def test_seed_kinds_notify_too(simulator, api_key, tmp_path, wire_kind, data, expected) -> None:
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        simulator.emit(wire_kind, data)
+        await until(lambda: any(expected.lower() in n.title.lower() for n in rec.shown()),
+                    what=f"a notice for {wire_kind}")
