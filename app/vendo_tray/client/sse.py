@@ -242,17 +242,18 @@ class SSEDecoder:
                 event = ""
                 dropping = False
                 continue
-            if line.startswith("data: "):
+            first = line[0]                 # one cheap index picks the one prefix worth testing
+            if first == "d" and line.startswith("data: "):
                 value = line[6:]
-            elif line.startswith("id: "):
+            elif first == "i" and line.startswith("id: "):
                 value = line[4:]
                 if "\x00" not in value:
                     id_buffer = value
                 continue
-            elif line.startswith("event: "):
+            elif first == "e" and line.startswith("event: "):
                 event = line[7:]
                 continue
-            elif line[0] == ":":
+            elif first == ":":
                 continue                    # a comment, e.g. the ": ping" keep-alive
             else:
                 # The general rule: the field name runs to the first colon, and one
