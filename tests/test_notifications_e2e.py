@@ -13,6 +13,7 @@ D-Bus monitor, so "exactly the expected notifications" is checked on the wire.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -35,6 +36,7 @@ from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.ui.notifier import Notifier
 
 from conftest import TEST_KEY
+from vendo_tray.simulator.scenarios import NOTION_ERROR
 
 pytestmark = pytest.mark.desktop
 
@@ -127,6 +129,11 @@ def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
         lp.run_until_complete(asyncio.sleep(0))
         lp.close()
         asyncio.set_event_loop(None)
+        # Let Qt drop the closed loop's notifiers and timers now, while their Python
+        # wrappers still exist, instead of in some later test's processEvents.
+        del lp
+        gc.collect()
+        qapp.processEvents()
 
 
 def spin_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 10,
@@ -180,7 +187,7 @@ def reauth(links: Links, slug: str, connect_url: str | None = None) -> Notice:
     assert url is not None
     go = Action("Re-authorize", ActionKind.OPEN_URL, url=url)
     return Notice(subject=f"connection:{slug}", title=f"{slug.capitalize()} needs re-authorization",
-                  body=f"Vendo lost access to {slug}. Re-authorize to keep it working.",
+                  body=f"Vendo lost access to {slug.capitalize()}. Re-authorize to keep it working.",
                   urgency=Urgency.CRITICAL, default=go,
                   buttons=(go, Action("Details", ActionKind.OPEN_WINDOW, event_key="e1")))
 
@@ -351,6 +358,18 @@ def summaries(monitor: NotifyMonitor) -> list[str]:
     return [n.summary for n in monitor.answered()]
 
 
+def popups(monitor: NotifyMonitor) -> dict[int, list]:
+    """Answered Notify calls grouped by popup id (an in-place update shares its popup's id)."""
+    grouped: dict[int, list] = {}
+    for call in monitor.answered():
+        grouped.setdefault(call.id, []).append(call)
+    return grouped
+
+
+def in_place_updates_only(calls: list) -> bool:
+    return all(c.replaces_id == calls[0].id for c in calls[1:])
+
+
 def live(sim, app: App, monitor: NotifyMonitor) -> None:
     """The app is subscribed; it raised nothing on start."""
     wait(lambda: sim.stats.open_streams >= 1, "the app's stream", app=app)
@@ -369,9 +388,10 @@ def test_live_needs_reauth_is_one_popup_whose_button_opens_the_link_and_healing_
 
     sim.set_connection_status("slack", "needs_reauth")      # status_changed + connection_updated alias
     sim.set_connection_status("notion", "error", "Notion API timed out (HTTP 504)")   # the marker
-    wait(lambda: len(monitor.answered()) >= 2, "two popups", app=app)
-    reauth_call, error_call = monitor.answered()
-    assert len(monitor.notifies) == 2                         # the alias block raised nothing
+    wait(lambda: len(popups(monitor)) >= 2, "two popups", app=app)
+    reauth_call, error_call = (calls[0] for calls in popups(monitor).values())
+    assert len(popups(monitor)[reauth_call.id]) == 1          # the alias block raised nothing
+    assert in_place_updates_only(popups(monitor)[error_call.id])   # at most completed in place
     assert reauth_call.app_name == "Vendo Tray"
     assert "slack" in reauth_call.summary.lower() and "re-authoriz" in reauth_call.summary.lower()
     assert "Re-authorize" in reauth_call.labels
@@ -386,18 +406,24 @@ def test_live_needs_reauth_is_one_popup_whose_button_opens_the_link_and_healing_
 
     sim.set_connection_status("notion", "connected")          # healthy again → withdrawn
     wait(lambda: error_call.id in monitor.close_calls, "notion's popup withdrawn", app=app)
-    assert len(monitor.notifies) == 2
+    assert sorted(popups(monitor)) == sorted({reauth_call.id, error_call.id})
 
 
-@pytest.mark.xfail(strict=True, reason="policy/monitor gap: the live wire's status_changed carries no "
-                   "message and the popup does not take error_message from the connections list")
-def test_live_connection_error_shows_the_connections_error_message(simulator, start_app, monitor) -> None:
+@pytest.mark.xfail(strict=False, reason="monitor/policy (c0a9911): seen completed in the demo story, but not "
+                   "when the error is the first event after start — the refreshed snapshot (1 needs "
+                   "action) leaves 'notion is in an error state.' as is; reported to the lead")
+def test_live_connection_error_is_completed_in_place_with_the_connections_error_message(
+        simulator, start_app, monitor) -> None:
+    """The live wire's status_changed carries no reason; REST's error_message completes the popup."""
     sim = simulator
     app = start_app(base_url=sim.base_url)
     live(sim, app, monitor)
     sim.set_connection_status("notion", "error", "Notion API timed out (HTTP 504)")
     wait(lambda: any("HTTP 504" in n.body for n in monitor.answered()), "the error message in a popup",
-         timeout=5, app=app)
+         timeout=8, app=app)
+    [(popup_id, calls)] = popups(monitor).items()
+    assert in_place_updates_only(calls)
+    assert displayed() == 1
 
 
 def test_seed_wire_needs_reauth_click_opens_exactly_the_link(start_app, monitor, browser) -> None:
@@ -447,7 +473,7 @@ def test_burst_of_five_reauths_ends_as_one_summary(simulator, start_app, monitor
         sim.set_connection_status(slug, "needs_reauth")
     wait(lambda: any("5 connections" in s for s in summaries(monitor)), "the summary", app=app)
     wait(lambda: displayed() == 1, "only the summary left on screen", app=app)
-    assert len(monitor.notifies) <= 3
+    assert len(popups(monitor)) <= 3
     assert summaries(monitor)[-1].startswith("5 connections need re-authorization")
 
 
@@ -464,3 +490,36 @@ def test_hostile_connect_url_is_never_opened(simulator, start_app, monitor, brow
     wait(lambda: browser.opened(), "the browser", app=app)
     assert browser.opened() == [expected_links(sim).reauthorize("slack", slack["id"])]
     assert "evil" not in browser.opened()[0]
+
+
+@pytest.mark.slow
+def test_demo_story_raises_exactly_its_four_popups_and_withdraws_them_as_it_heals(
+        simulator, start_app, monitor) -> None:
+    """The simulator's demo story (one round, 4x speed, ~12 s) against the real app.
+
+    Expected: re-auth (slack), error (notion), balance low, then balance
+    exhausted *replacing* the low one; the usage, the newcomer connecting and
+    leaving, github's "changed" and the mid-frame drop raise nothing; as slack,
+    notion and the balance heal, each popup is withdrawn.
+    """
+    sim = simulator
+    app = start_app(base_url=sim.base_url)
+    live(sim, app, monitor)
+    sim.run_scenario("demo", speed=4, rounds=1).result(timeout=60)
+    sim.set_connection_status("github", "needs_reauth")          # the marker
+    wait(lambda: any("github" in s.lower() for s in summaries(monitor)), "the marker popup", app=app)
+
+    shown = popups(monitor)
+    assert len(shown) == 4, [(c.summary, c.body, c.replaces_id, c.id) for c in monitor.answered()]
+    (reauth,), errors, (low, exhausted), (marker,) = shown.values()
+    error = errors[0]
+    assert "slack" in reauth.summary.lower() and "re-authoriz" in reauth.summary.lower()
+    assert "notion" in error.summary.lower() and in_place_updates_only(errors)
+    assert NOTION_ERROR in errors[-1].body                 # completed from the connections list
+    assert "low" in low.summary.lower()
+    assert exhausted.replaces_id == low.id and exhausted.urgency == 2
+    assert "github" in marker.summary.lower()
+    wait(lambda: {reauth.id, error.id, low.id} <= set(monitor.close_calls), "the healed popups withdrawn",
+         app=app)
+    assert displayed() == 1                                        # only the marker is left
+

@@ -10,6 +10,7 @@ server fails or hangs, no bus at all) and check the tray balloon path.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,6 +52,11 @@ def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
         lp.run_until_complete(asyncio.sleep(0))
         lp.close()
         asyncio.set_event_loop(None)
+        # Let Qt drop the closed loop's notifiers and timers now, while their Python
+        # wrappers still exist, instead of in some later test's processEvents.
+        del lp
+        gc.collect()
+        qapp.processEvents()
 
 
 @pytest.fixture
