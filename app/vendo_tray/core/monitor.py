@@ -250,7 +250,7 @@ class Monitor:
                         # The resume id travels with its event: it is persisted only once
                         # everything up to it is stored, so a crash can never skip events.
                         queue.put_nowait((normalize(raw.kind, raw.data, raw.id), stream.last_event_id))
-                        if raw.kind == "stream.error":
+                        if raw.kind == "stream.error" and stream.gave_up:  # not a server-sent look-alike
                             detail = _stream_error_text(raw.data)
                             log.warning("events stream gave up: %s", detail)
                             await queue.join()
