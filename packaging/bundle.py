@@ -158,14 +158,19 @@ def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def make_tarball(art: Artifacts, icon_set: icons.IconSet) -> Path:
-    """The onedir plus share/ (desktop entry, icons) under vendo-tray-<ver>/, as .tar.gz."""
+    """The onedir plus share/ (desktop entry, app icon) under vendo-tray-<ver>/, as .tar.gz."""
     top = f"vendo-tray-{__version__}"
     out = DIST / f"vendo-tray-{__version__}-linux-{machine()}.tar.gz"
     with tarfile.open(out, "w:gz", compresslevel=9) as tar:
         tar.add(art.onedir, arcname=top, filter=_tar_filter)
         tar.add(DESKTOP_FILE, arcname=f"{top}/share/applications/vendo-tray.desktop", filter=_tar_filter)
-        tar.add(icon_set.hicolor(), arcname=f"{top}/share/icons/hicolor", filter=_tar_filter,
-                recursive=True)
+        # Only the app icon: the tray-state icons have generic names ("live", "key") that
+        # must not land in a user's icon theme.
+        for size in HICOLOR_SIZES:
+            tar.add(icon_set.pngs[icons.APP_ICON][size], filter=_tar_filter,
+                    arcname=f"{top}/share/icons/hicolor/{size}x{size}/apps/vendo-tray.png")
+        tar.add(icon_set.svgs[icons.APP_ICON], filter=_tar_filter,
+                arcname=f"{top}/share/icons/hicolor/scalable/apps/vendo-tray.svg")
     return out
 
 

@@ -270,7 +270,7 @@ def check_tls() -> Check:
 
 def check_simulator() -> Check:
     """Start the simulator on loopback and read the balance through the real client."""
-    from vendo_tray.client._client import AsyncVendo
+    from vendo_tray.client import AsyncVendo
     from vendo_tray.simulator import Simulator
 
     key = f"vendo_sk_selftest_{secrets.token_hex(8)}"
