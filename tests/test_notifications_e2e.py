@@ -409,9 +409,6 @@ def test_live_needs_reauth_is_one_popup_whose_button_opens_the_link_and_healing_
     assert sorted(popups(monitor)) == sorted({reauth_call.id, error_call.id})
 
 
-@pytest.mark.xfail(strict=False, reason="monitor/policy (c0a9911): seen completed in the demo story, but not "
-                   "when the error is the first event after start — the refreshed snapshot (1 needs "
-                   "action) leaves 'notion is in an error state.' as is; reported to the lead")
 def test_live_connection_error_is_completed_in_place_with_the_connections_error_message(
         simulator, start_app, monitor) -> None:
     """The live wire's status_changed carries no reason; REST's error_message completes the popup."""

@@ -239,7 +239,7 @@ def test_no_safe_link_falls_back_to_the_window_not_a_dead_button() -> None:
     ("seed", None, "token revoked"),
     ("seed", SNAPSHOT, "token revoked"),                     # the event's own message wins
     ("live", SNAPSHOT, "Bad credentials"),                   # else the connections list's error_message
-    ("live", None, "github is in an error state."),
+    ("live", None, "Github is in an error state."),
 ])
 def test_connection_error_message_and_details_button(gen: str, snapshot: Snapshot | None, body: str) -> None:
     r = rig()
@@ -263,7 +263,7 @@ def _errored(message: str | None, status: str = "error") -> Snapshot:
 def test_a_live_error_without_a_message_is_completed_in_place_by_the_next_snapshot() -> None:
     r = rig(PolicyPrefs(sounds=frozenset({"normal"})))
     first = notices(r.spaced(error("live"), Snapshot()))[0]
-    assert first.body == "github is in an error state." and first.sound is True
+    assert first.body == "Github is in an error state." and first.sound is True
     got = r.policy.on_snapshot(_errored("Bad credentials (HTTP 401)"))
     assert len(got) == 1
     update = got[0]
@@ -494,7 +494,7 @@ def test_return_to_healthy_withdraws(gen: str) -> None:
     r.spaced(reauth(gen))
     got = r.spaced(connected(gen))
     assert got == [Withdraw("connection:slack")]
-    assert r.spaced(reauth(gen))[0].title == "slack needs re-authorization"      # re-armed
+    assert r.spaced(reauth(gen))[0].title == "Slack needs re-authorization"      # re-armed
 
 
 @pytest.mark.parametrize("gen", GENS)
@@ -520,7 +520,7 @@ def test_connected_notice_when_enabled_replaces_the_problem(gen: str) -> None:
     r.spaced(reauth(gen))
     got = r.spaced(connected(gen))
     assert got[0] == Withdraw("connection:slack")
-    assert isinstance(got[1], Notice) and got[1].title == "slack connected" and got[1].urgency is Urgency.LOW
+    assert isinstance(got[1], Notice) and got[1].title == "Slack connected" and got[1].urgency is Urgency.LOW
     assert len(got) == 2
 
 
@@ -643,7 +643,7 @@ def test_more_than_three_within_two_seconds_become_one_summary(gen: str, count: 
     assert summary.subject == "summary"
     assert summary.title == f"{count} connections need re-authorization"
     assert summary.default.kind is ActionKind.OPEN_WINDOW
-    assert "s0, s1, s2, s3" in summary.body
+    assert "S0, S1, S2, S3" in summary.body
     # The immediate popups it covers are withdrawn before the summary appears.
     withdrawn = [i.subject for i in r.out if isinstance(i, Withdraw)]
     assert withdrawn == ["connection:s0", "connection:s1"]
@@ -877,7 +877,7 @@ def test_notice_text_is_plain_and_capped(slug: str, gen: str) -> None:
 def test_markup_is_kept_as_plain_characters_for_the_notifier_to_escape() -> None:
     r = rig()
     notice = notices(r.spaced(reauth("seed", slug="a<b>&c")))[0]
-    assert notice.title == "a<b>&c needs re-authorization"
+    assert notice.title == "A<b>&c needs re-authorization"
 
 
 @pytest.mark.parametrize(("text", "limit", "expected"), [
@@ -939,3 +939,11 @@ def test_key_never_appears_in_the_repr_of_a_notice() -> None:
     notice = notices(r.spaced(reauth("live")))[0]
     assert KEY in notice.default.url
     assert KEY not in repr(notice)
+
+
+def test_before_the_connections_list_arrives_titles_use_a_readable_slug() -> None:
+    from vendo_tray.core.policy import _name_from_slug
+
+    assert _name_from_slug("google-calendar") == "Google Calendar"
+    assert _name_from_slug("hub_spot") == "Hub Spot"
+    assert _name_from_slug(None) is None

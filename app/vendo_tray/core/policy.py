@@ -333,10 +333,14 @@ class Policy:
             conn = snapshot.connection(event.slug)
             if conn is None:
                 continue
-            del self._awaiting_detail[subject]
             message = _snapshot_error(event, snapshot)
-            if conn.status != "error" or not message or self._states.get(subject) != ("error", None):
-                continue  # healed, nothing to add, or a newer state already replaced it
+            if conn.status != "error" or not message:
+                # A list fetched before the event, or the stream's own update of the snapshot:
+                # neither knows the reason yet. Healing arrives as an event and ends the wait.
+                continue
+            del self._awaiting_detail[subject]
+            if self._states.get(subject) != ("error", None):
+                continue  # a newer state already replaced it
             self._states[subject] = ("error", message)
             alert = self._error_alert(event, _display_name(event, snapshot), message)
             if subject in self._shown:
@@ -715,8 +719,16 @@ def plain(text: str, limit: int) -> str:
 def _display_name(event: VendoEvent, snapshot: Snapshot | None) -> str:
     conn = snapshot.connection(event.slug) if snapshot is not None and event.slug else None
     name = (conn.display_name if conn is not None and isinstance(conn.display_name, str) else None) \
-        or event.slug or event.connection_id or "A connection"
+        or _name_from_slug(event.slug) or event.connection_id or "A connection"
     return plain(name, NAME_MAX) or "A connection"
+
+
+def _name_from_slug(slug: str | None) -> str | None:
+    """"google-calendar" → "Google Calendar": readable before the connections list arrives."""
+    if not slug:
+        return None
+    words = slug.replace("_", " ").replace("-", " ").split()
+    return " ".join(w[:1].upper() + w[1:] for w in words) or slug
 
 
 def _snapshot_error(event: VendoEvent, snapshot: Snapshot | None) -> str | None:
