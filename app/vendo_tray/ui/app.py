@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import sys
@@ -33,11 +32,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDesktopServices  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
-    QLabel,
-    QMainWindow,
     QMessageBox,
-    QVBoxLayout,
-    QWidget,
 )
 
 from vendo_tray import APP_NAME, __version__  # noqa: E402
@@ -46,12 +41,14 @@ from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
 from vendo_tray.core.secrets import KeyStore  # noqa: E402
 from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
-from vendo_tray.core.state import AppState, Phase  # noqa: E402
+from vendo_tray.core.state import AppState  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
 from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
 from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
+from vendo_tray.ui.notifier import Notifier  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
+from vendo_tray.ui.window import MainWindow  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -65,40 +62,7 @@ NO_TRAY_TEXT = ("No system tray was found, so Vendo Tray runs in this window; no
                 "still arrive, and it moves to the tray as soon as one appears.")
 
 
-class PlaceholderWindow(QMainWindow):
-    """A minimal window until ``ui.window.MainWindow`` exists: the status and a hint."""
-
-    def __init__(self, monitor: Any) -> None:
-        super().__init__()
-        self.setWindowTitle(APP_NAME)
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        self.status = QLabel(status_line(monitor.state))
-        self.status.setObjectName("status")
-        layout.addWidget(self.status)
-        layout.addStretch(1)
-        self.setCentralWidget(body)
-        self.resize(420, 200)
-
-    def state_changed(self, state: AppState) -> None:
-        self.status.setText(status_line(state))
-
-
-def _make_window(monitor: Any) -> QMainWindow:
-    try:
-        module = importlib.import_module("vendo_tray.ui.window")
-    except ImportError as exc:
-        log.info("history window not available yet (%s); using a placeholder", exc)
-        return PlaceholderWindow(monitor)
-    return module.MainWindow(monitor)
-
-
-def _make_notifier(on_action: Any, tray: TrayController, icon_path: Path | None) -> Any:
-    try:
-        from vendo_tray.ui.notifier import Notifier
-    except ImportError as exc:
-        log.warning("native notifier unavailable (%s); using tray balloons", exc)
-        return None
+def _make_notifier(on_action: Any, tray: TrayController, icon_path: Path | None) -> Notifier:
     return Notifier(app_name=APP_NAME, icon_path=icon_path, on_action=on_action, tray=tray.icon)
 
 
@@ -116,8 +80,8 @@ class TrayApp(QObject):
         self.autostart = autostart.for_platform()
         self.monitor: Any = None
         self.simulator: Any = None
-        self.window: QMainWindow | None = None
-        self.notifier: Any = None
+        self.window: MainWindow | None = None
+        self.notifier: Notifier | None = None
         self.settings_dialog: Any = None
         self._quit = asyncio.Event()
         self._monitor_task: asyncio.Task[None] | None = None
@@ -199,23 +163,18 @@ class TrayApp(QObject):
         self._dock_or_fall_back()
         self._watch_network()
 
-    def ensure_window(self) -> QMainWindow:
+    def ensure_window(self) -> MainWindow:
         """Create the window on first use.
 
         WHY lazily: most sessions never open it, and the history view with its
         models is a good part of the app's memory; the tray alone starts faster.
         """
         if self.window is None:
-            window = _make_window(self.monitor)
+            window = MainWindow(self.monitor)
             window.setWindowIcon(app_icon())
-            open_url_requested = getattr(window, "open_url_requested", None)
-            if open_url_requested is not None:  # the window's buttons: links pass our allowlist
-                open_url_requested.connect(self.open_url)
-            for name, signal in (("state_changed", self.bridge.state_changed_signal),
-                                 ("event_recorded", self.bridge.event_recorded_signal)):
-                slot = getattr(window, name, None)
-                if callable(slot):
-                    signal.connect(slot)
+            window.open_url_requested.connect(self.open_url)  # its buttons pass our allowlist too
+            self.bridge.state_changed_signal.connect(window.on_state)
+            self.bridge.event_recorded_signal.connect(window.on_event)
             self.window = window
         return self.window
 
@@ -245,16 +204,7 @@ class TrayApp(QObject):
         self._tray_timer.start()
 
     def _tell_no_tray(self) -> None:
-        window = self.ensure_window()
-        shown = False
-        for name in ("show_banner", "set_banner"):
-            method = getattr(window, name, None)
-            if callable(method):
-                method(NO_TRAY_TEXT)
-                shown = True
-                break
-        if not shown:
-            window.statusBar().showMessage(NO_TRAY_TEXT)
+        self.ensure_window().show_banner(NO_TRAY_TEXT)
         self.show_window()
         self._told_no_tray = True
 
@@ -265,13 +215,7 @@ class TrayApp(QObject):
         self.tray.show()
         log.info("a system tray appeared; docked into it")
         if self.window is not None:
-            for name in ("clear_banner", "hide_banner"):
-                method = getattr(self.window, name, None)
-                if callable(method):
-                    method()
-                    break
-            else:
-                self.window.statusBar().clearMessage()
+            self.window.clear_banner()
 
     # ------------------------------------------------------------------ network
     def _watch_network(self) -> None:
@@ -313,10 +257,6 @@ class TrayApp(QObject):
             self.settings_dialog.set_key_source(state.key_source)
 
     def _on_notice(self, item: Notice | Withdraw) -> None:
-        if self.notifier is None:
-            if isinstance(item, Notice):
-                self.tray.show_message(item.title, item.body)
-            return
         if isinstance(item, Withdraw):
             self.notifier.withdraw(item.subject)
         else:
@@ -343,9 +283,8 @@ class TrayApp(QObject):
 
     def show_window(self, event_key: str | None = None) -> None:
         window = self.ensure_window()
-        show_event = getattr(window, "show_event", None)
-        if event_key and callable(show_event):
-            show_event(event_key)
+        if event_key:
+            window.show_event(event_key)
         window.show()
         window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
         window.raise_()
@@ -430,20 +369,14 @@ class TrayApp(QObject):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._monitor_task
         if self.notifier is not None:
-            aclose = getattr(self.notifier, "aclose", None)
             with contextlib.suppress(Exception):
-                if aclose is not None:
-                    await asyncio.wait_for(aclose(), 3)
-                else:
-                    self.notifier.close()
+                await asyncio.wait_for(self.notifier.aclose(), 3)
         if self.settings_dialog is not None:
             self.settings_dialog.close()
         if self.window is not None:
             # The window reads history from the store (also from timers): it goes first.
-            save_layout = getattr(self.window, "save_layout", None)
-            if callable(save_layout):
-                with contextlib.suppress(Exception):
-                    save_layout()
+            with contextlib.suppress(Exception):
+                self.window.save_layout()
             self.window.close()
             self.window.deleteLater()
             self.window = None
