@@ -132,10 +132,17 @@ def api_key() -> str:
 
 
 @pytest.fixture(scope="session")
-def screenshots_dir() -> Path:
-    path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshot tests save: docs/screenshots with VENDO_UPDATE_SCREENSHOTS=1, else a temp dir.
+
+    The tests always render and check the pictures; only refreshing the README's
+    copies is opt-in, so a test run leaves the work tree clean.
+    """
+    if os.environ.get("VENDO_UPDATE_SCREENSHOTS") == "1":
+        path = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return tmp_path_factory.mktemp("screenshots")
 
 
 def which(name: str) -> str:
