@@ -34,7 +34,6 @@ import asyncio
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import threading

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from notify_server import NotificationServer
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.ui import notifier as notifier_mod
-from vendo_tray.ui.notifier import MAX_BODY, MAX_TITLE, Mode, Notifier
+from vendo_tray.ui.notifier import MAX_TITLE, Mode, Notifier
 
 ICON = Path(__file__).resolve().parent.parent / "app" / "vendo_tray" / "resources" / "icons" / "vendo-tray.svg"
 
