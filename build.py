@@ -30,6 +30,7 @@ SYSTEM_PACKAGES = [
     "libxcb-xfixes0", "libxcb-sync1", "libxcb-xkb1", "libxkbcommon-x11-0", "libegl1", "libgl1",
     "libfontconfig1", "libdbus-1-3", "fonts-dejavu-core", "trayer", "dunst", "libnotify-bin",
     "gnome-keyring", "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps",
+    "desktop-file-utils",
 ]
 #: Commands whose presence shows the packages above are installed.
 SYSTEM_COMMANDS = ["Xvfb", "dbus-daemon", "dbus-send", "trayer", "dunst", "dunstctl",
