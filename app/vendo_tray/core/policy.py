@@ -97,6 +97,7 @@ from typing import Any
 from vendo_tray.core.kinds import Kind, RecentKeys, VendoEvent, format_micros
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency, Withdraw
+from vendo_tray.core.settings import DEFAULT_NOTIFY
 from vendo_tray.core.state import Phase, Snapshot
 
 log = logging.getLogger(__name__)
@@ -129,16 +130,6 @@ BALANCE_SUBJECT = "balance"
 #: "Until tomorrow" ends at this local hour.
 MORNING_HOUR = 8
 
-#: Topics the user can switch; connected/disconnected are noisy, so off by default.
-DEFAULT_NOTIFY: dict[str, bool] = {
-    "needs_reauth": True,
-    "error": True,
-    "balance": True,
-    "caps": True,
-    "stream": True,
-    "connected": False,
-    "disconnected": False,
-}
 
 
 @dataclass(frozen=True)
