@@ -265,3 +265,21 @@ def test_parse_age() -> None:
     for bad in ("", "10", "h", "-1h", "1y", "1h30m"):
         with pytest.raises(ValueError):
             headless.parse_age(bad)
+
+
+def test_the_key_saved_in_the_keyring_is_used_without_vendo_api_key(
+        simulator: Simulator, api_key: str, secret_service: None) -> None:
+    from vendo_tray.core.secrets import KeyStore
+
+    KeyStore().save(api_key)
+    proc = run("--json", env={"VENDO_BASE_URL": simulator.base_url, "PYTHONIOENCODING": "utf-8"})
+    try:
+        deadline = time.monotonic() + 15
+        while simulator.stats.open_streams < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sent = simulator.emit("billing.balance_changed", {"remaining_micros": 1_000_000})
+        [line] = proc.lines(1)
+        code = proc.finish(signal.SIGTERM)
+    finally:
+        proc.kill()
+    assert code == 0 and json.loads(line)["id"] == sent

@@ -92,7 +92,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
 async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None) -> int:
     _stop_on_sigterm()
     try:
-        client = AsyncVendo(base_url=base_url)
+        client = AsyncVendo(api_key=_key_from_env_or_keyring(), base_url=base_url)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
     async with client:
@@ -102,7 +102,8 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
             stream = client.events.subscribe(on_status=_StatusNotes(client.base_url, printer.json_lines),
                                              **SUBSCRIBE_OPTIONS)
         except VendoOnlyFeature:
-            return _fail("no API key: set VENDO_API_KEY to your app key (vendo_sk_…)", EXIT_KEY)
+            return _fail("no API key: set VENDO_API_KEY to your app key (vendo_sk_…) "
+                         "or save one in the tray app's Settings", EXIT_KEY)
         try:
             async with stream:
                 async for event in stream:
@@ -114,10 +115,42 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
         except asyncio.CancelledError:
             return EXIT_OK  # SIGTERM
         except AuthError as exc:
-            return _fail(f"the server rejected the API key: {exc}. Check VENDO_API_KEY.", EXIT_KEY)
+            return _fail(f"the server rejected the API key: {exc}. Check VENDO_API_KEY or the key "
+                         "saved in Settings.", EXIT_KEY)
         except VendoError as exc:
             return _fail(str(exc), EXIT_STREAM)
     return EXIT_OK
+
+
+def _key_from_env_or_keyring(timeout: float = 5.0) -> str | None:
+    """VENDO_API_KEY, else the key the tray app saved in the OS keyring.
+
+    A locked keyring can block on an unlock prompt forever, so the lookup runs
+    in a daemon thread and is abandoned after ``timeout`` seconds.
+    """
+    import threading
+
+    from vendo_tray.core.secrets import KeyStore, SecretsError
+
+    store = KeyStore()
+    if store.env_key():
+        return store.env_key()
+    found: list[str | None] = []
+
+    def read() -> None:
+        try:
+            found.append(store.read())
+        except SecretsError as exc:  # no keyring is normal here: the no-key message follows
+            log.debug("no key from the keyring: %s", exc)
+            found.append(None)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not found:
+        log.warning("the keyring did not answer within %.0f s; continuing without it", timeout)
+        return None
+    return found[0]
 
 
 @dataclass
