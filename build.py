@@ -121,7 +121,7 @@ def cmd_bundle(extra: list[str]) -> int:
 
 
 def cmd_bench(extra: list[str]) -> int:
-    ensure_venv("test")
+    ensure_venv("test,bench")
     names = extra or sorted(p.name for p in (ROOT / "bench").glob("bench_*.py"))
     status = 0
     for name in names:
