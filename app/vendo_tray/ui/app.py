@@ -53,6 +53,7 @@ from vendo_tray.ui.window import MainWindow  # noqa: E402
 log = logging.getLogger(__name__)
 
 DEMO_KEY = "vendo_sk_demo"
+BASE_URL_ENV = "VENDO_BASE_URL"
 DEMO_SCENARIO = "demo"
 #: Environment knob for tests and the benchmark: how fast the demo story plays.
 DEMO_SPEED_ENV = "VENDO_TRAY_DEMO_SPEED"
@@ -95,6 +96,11 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ start
     async def main(self) -> int:
         settings = load_settings(self.config_dir)
+        self._saved_base_url = settings.base_url
+        env_url = os.environ.get(BASE_URL_ENV, "").strip()
+        if env_url and not self.demo:  # as in the SDKs: the environment wins, and is never saved
+            log.info("base URL from %s: %s", BASE_URL_ENV, env_url)
+            settings = settings.with_changes(base_url=env_url)
         if self.demo:
             settings, key, source = await self._start_demo(settings)
         else:
@@ -328,8 +334,11 @@ class TrayApp(QObject):
         if self.demo:
             log.info("demo: settings applied, not saved")
             return
+        if os.environ.get(BASE_URL_ENV, "").strip() and settings.base_url == old.base_url:
+            settings = settings.with_changes(base_url=self._saved_base_url)  # keep the env's out of the file
         try:
             save_settings(self.config_dir, settings)
+            self._saved_base_url = settings.base_url
         except OSError as exc:
             log.warning("could not save settings: %s", exc)
 
