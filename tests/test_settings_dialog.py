@@ -213,9 +213,12 @@ def test_each_toggle_applies_at_once(qtbot) -> None:
     assert seen[-1].start_at_login is True
     dialog.keep_key_out.click()
     assert seen[-1].keep_key_out_of_links is True
+    assert seen[-1].sounds == (), "sounds are off by default"
+    dialog.sound_boxes["critical"].click()
+    assert seen[-1].sounds == ("critical",)
     dialog.low_balance.setValue(2.5)
     assert seen[-1].low_balance_dollars == 2.5 and seen[-1].low_balance_micros == 2_500_000
-    assert len(seen) == len(NOTIFY_TOGGLES) + 3
+    assert len(seen) == len(NOTIFY_TOGGLES) + 4
 
 
 def test_base_url_must_be_https_except_loopback(qtbot) -> None:

@@ -64,6 +64,13 @@ NOTIFY_TOGGLES: tuple[tuple[str, str], ...] = (
     ("disconnected", "A connection is disconnected"),
 )
 
+#: Sounds are off by default; each urgency can have one (critical = balance exhausted, cap reached).
+SOUND_TOGGLES: tuple[tuple[str, str], ...] = (
+    ("critical", "critical alerts"),
+    ("normal", "other alerts"),
+    ("low", "informational"),
+)
+
 _LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
@@ -193,6 +200,18 @@ class SettingsDialog(QDialog):
         threshold.addWidget(self.low_balance)
         threshold.addStretch(1)
         form.addLayout(threshold)
+        sounds = QHBoxLayout()
+        sounds.addWidget(QLabel("Play a sound for"))
+        self.sound_boxes: dict[str, QCheckBox] = {}
+        for urgency, label in SOUND_TOGGLES:
+            check = QCheckBox(label)
+            check.setObjectName(f"sound_{urgency}")
+            check.setChecked(urgency in self._settings.sounds)
+            check.toggled.connect(self._emit_settings)
+            sounds.addWidget(check)
+            self.sound_boxes[urgency] = check
+        sounds.addStretch(1)
+        form.addLayout(sounds)
         return box
 
     def _general_group(self) -> QGroupBox:
@@ -260,6 +279,7 @@ class SettingsDialog(QDialog):
             notify={**self._settings.notify, **notify},
             start_at_login=self.start_at_login.isChecked(),
             keep_key_out_of_links=self.keep_key_out.isChecked(),
+            sounds=tuple(u for u, box in self.sound_boxes.items() if box.isChecked()),
         )
 
     def _emit_settings(self, *_: object) -> None:
