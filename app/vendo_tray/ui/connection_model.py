@@ -11,14 +11,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush
 
 from vendo_tray.client._models import Connection
-from vendo_tray.core.display import connection_action_label, needs_action, status_label, status_severity
+from vendo_tray.core.display import (
+    connection_action_label,
+    needs_action,
+    status_label,
+    status_severity,
+)
 from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon, severity_color
-
-_Index = QModelIndex | QPersistentModelIndex
+from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
 CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 
@@ -35,8 +39,10 @@ def _order(connection: Connection) -> tuple[int, str]:
     return (0 if needs_action(connection) else 1, (connection.display_name or connection.slug).lower())
 
 
-class ConnectionTableModel(QAbstractTableModel):
+class ConnectionTableModel(HeaderedTableModel):
     """Rows = the snapshot's connections, those needing action first."""
+
+    HEADERS = HEADERS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -58,19 +64,10 @@ class ConnectionTableModel(QAbstractTableModel):
     def row_of(self, slug: str) -> int | None:
         return next((i for i, c in enumerate(self._rows) if c.slug == slug), None)
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else len(self._rows)
+    def row_total(self) -> int:
+        return len(self._rows)
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section] if 0 <= section < len(HEADERS) else None
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         conn = self.connection_at(index.row()) if index.isValid() else None
         if conn is None:
             return None

@@ -25,13 +25,25 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QModelIndex,
+    QObject,
+    Qt,
+    QTimer,
+    Signal,
+)
 
 from vendo_tray.client._models import Connection
-from vendo_tray.core.display import event_severity, exact_time, relative_time, status_label
+from vendo_tray.core.display import (
+    event_severity,
+    exact_time,
+    relative_time,
+    status_label,
+)
 from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.store import Store
 from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon
+from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +54,6 @@ SYNC_DELAY_MS = 100
 #: How often the "2 min ago" column is refreshed.
 TICK_MS = 30_000
 
-_Index = QModelIndex | QPersistentModelIndex
 
 EVENT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -71,8 +82,10 @@ class EventFilter:
         return replace(self, **changes)
 
 
-class EventTableModel(QAbstractTableModel):
+class EventTableModel(HeaderedTableModel):
     """Rows = the store's filtered events, newest first; see the module docstring."""
+
+    HEADERS = HEADERS
 
     #: Emitted after a reset or sync with the new total, for a "1,234 events" label.
     count_changed = Signal(int)
@@ -220,19 +233,10 @@ class EventTableModel(QAbstractTableModel):
 
     # ------------------------------------------------------------------ Qt model API
 
-    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008 - Qt signature
-        return 0 if parent.isValid() else self._count
+    def row_total(self) -> int:
+        return self._count
 
-    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(HEADERS)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return HEADERS[section] if 0 <= section < len(HEADERS) else None
-        return None
-
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
         event = self.event_at(index.row())
