@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -369,7 +369,3 @@ def _safely(callback: Callable[..., Any], *args: Any) -> None:
         callback(*args)
     except Exception:
         log.exception("listener %r failed", callback)
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
