@@ -82,3 +82,22 @@ def test_log_level_is_honoured(log_file: Path) -> None:
         handler.flush()
     text = log_file.read_text()
     assert "worth saying" in text and "too chatty" not in text
+
+
+def test_an_uncaught_exception_is_logged_redacted_not_printed_raw(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, threading; from pathlib import Path\n"
+        "from vendo_tray.core.logs import setup_logging\n"
+        f"setup_logging('INFO', Path({str(tmp_path)!r}), console=True)\n"
+        "t = threading.Thread(target=lambda: 1 / 0); t.start(); t.join()\n"
+        "raise RuntimeError('GET https://vendo.run/x?app_key=vendo_sk_live_SECRET123 failed')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    logged = (tmp_path / "vendo-tray.log").read_text()
+    assert done.returncode != 0
+    assert "SECRET123" not in done.stderr + logged
+    assert "uncaught exception" in logged and "RuntimeError" in logged
+    assert "uncaught exception in thread" in logged and "ZeroDivisionError" in logged

@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import re
 import sys
+import threading
 from pathlib import Path
 
 import platformdirs
@@ -120,4 +121,32 @@ def setup_logging(level: str = "INFO", log_dir: Path | None = None, *,
     for noisy in ("httpx", "httpcore", "asyncio", "uvicorn.access", "qasync"):
         logging.getLogger(noisy).setLevel(max(root.level, logging.INFO))
     install_redaction(root)
+    install_crash_logging()
     return path
+
+
+def install_crash_logging() -> None:
+    """Route uncaught exceptions (main thread, other threads, Qt slots) through logging.
+
+    Python's default hook prints the raw traceback to stderr, where no filter
+    runs; an exception message that quotes a URL or header would carry the key
+    into a terminal or a pasted crash report.  Through logging it is redacted
+    and lands in the log file next to what led up to it.
+    """
+    crash_log = logging.getLogger("vendo_tray.crash")
+
+    def on_exception(kind: type[BaseException], value: BaseException, tb: object) -> None:
+        if issubclass(kind, KeyboardInterrupt):
+            sys.__excepthook__(kind, value, tb)  # type: ignore[arg-type]
+            return
+        crash_log.critical("uncaught exception", exc_info=(kind, value, tb))  # type: ignore[arg-type]
+
+    def on_thread_exception(args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "?"
+        crash_log.critical("uncaught exception in thread %s", name,
+                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+
+    sys.excepthook = on_exception
+    threading.excepthook = on_thread_exception
