@@ -45,8 +45,8 @@ from vendo_tray.core.state import AppState  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
 from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
-from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.notifier import Notifier  # noqa: E402
+from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
 from vendo_tray.ui.window import MainWindow  # noqa: E402
 

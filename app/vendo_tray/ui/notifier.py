@@ -48,7 +48,12 @@ from desktop_notifier.common import Button, Capability, Icon, Notification
 from desktop_notifier.common import Urgency as NativeUrgency
 
 from vendo_tray.core.notices import Action, Notice, Urgency
-from vendo_tray.ui.notifier_backends import body_takes_markup, create_backend, is_dummy, sound_for
+from vendo_tray.ui.notifier_backends import (
+    body_takes_markup,
+    create_backend,
+    is_dummy,
+    sound_for,
+)
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QSystemTrayIcon

@@ -17,7 +17,16 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QByteArray, QItemSelectionModel, QModelIndex, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import (
+    QByteArray,
+    QItemSelectionModel,
+    QModelIndex,
+    QSettings,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtGui import QCloseEvent, QHideEvent, QKeySequence, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -51,7 +60,12 @@ from vendo_tray.core.display import (
     relative_time,
     status_label,
 )
-from vendo_tray.core.event_actions import LinkAction, LinkSource, connection_action, event_actions
+from vendo_tray.core.event_actions import (
+    LinkAction,
+    LinkSource,
+    connection_action,
+    event_actions,
+)
 from vendo_tray.core.kinds import Kind, VendoEvent
 from vendo_tray.core.state import AppState
 from vendo_tray.core.store import Store
