@@ -76,7 +76,7 @@ def start_xvfb(size: str = "1280x800x24") -> Display:
             continue
         proc = subprocess.Popen(
             ["Xvfb", f":{number}", "-screen", "0", size, "-nolisten", "tcp", "-nocursor"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent,
         )
         try:
             wait_until(lambda: Path(f"/tmp/.X11-unix/X{number}").exists() or proc.poll() is not None,
@@ -92,14 +92,11 @@ def start_xvfb(size: str = "1280x800x24") -> Display:
 @dataclass
 class Bus:
     address: str
-    pid: int
+    proc: subprocess.Popen[str]
     tmp: Path
 
     def stop(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        stop_process(self.proc)  # type: ignore[arg-type]
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -109,11 +106,29 @@ def start_session_bus() -> Bus:
     (tmp / "services").mkdir()
     config = tmp / "bus.conf"
     config.write_text(_BUS_CONFIG.format(tmp=tmp, services=tmp / "services"))
-    out = subprocess.run(
-        ["dbus-daemon", f"--config-file={config}", "--fork", "--print-address=1", "--print-pid=1"],
-        check=True, capture_output=True, text=True, timeout=10,
-    ).stdout.split()
-    return Bus(address=out[0], pid=int(out[1]), tmp=tmp)
+    proc = subprocess.Popen(
+        ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
+        stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+    )
+    assert proc.stdout is not None
+    address = proc.stdout.readline().strip()
+    if not address:
+        stop_process(proc)  # type: ignore[arg-type]
+        raise RuntimeError("dbus-daemon did not start")
+    return Bus(address=address, proc=proc, tmp=tmp)
+
+
+def die_with_parent() -> None:
+    """In the child: get SIGTERM when the test process dies, even if it crashes.
+
+    Without this a crashed pytest leaves its Xvfb and bus running forever.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
 
 
 def bus_name_has_owner(name: str, address: str | None = None) -> bool:
