@@ -218,3 +218,28 @@ def test_many_events_random_reads_match_whole() -> None:
     assert pieces == whole
     assert decoder.last_event_id == "499"
     assert whole[3] == ("k0", '{"n": 3, "s": "\u00e9"}', "3")
+
+
+def test_many_data_lines_cost_linear_time() -> None:
+    """An event of many short data lines must not cost quadratic time (one copy of the
+    whole buffer per line): a hostile server could otherwise freeze the UI loop for
+    minutes with a few megabytes.  Compared as a ratio in the same run, never as an
+    absolute time: 8× the lines may cost about 8× the time, not 64×."""
+    import time
+
+    def cost(lines: int) -> float:
+        stream = b"data: xxxx\n" * lines + b"\n"
+        reads = [stream[i:i + 4096] for i in range(0, len(stream), 4096)]
+        best = float("inf")
+        for _ in range(3):
+            decoder = SSEDecoder()
+            start = time.perf_counter()
+            events: list[ServerSentEvent] = []
+            for read in reads:
+                events.extend(decoder.feed(read))
+            best = min(best, time.perf_counter() - start)
+            assert len(events) == 1 and len(events[0].data) == lines * 5 - 1
+        return best
+
+    small, large = cost(10_000), cost(80_000)
+    assert large / small < 24, (small, large)

@@ -83,7 +83,7 @@ class SSEDecoder:
 
     __slots__ = (
         "_max_line", "_max_event", "_head", "_started", "_buf", "_skip_lf", "_skipping_line",
-        "_dropping_block", "_data", "_event", "_id_buffer", "last_event_id",
+        "_dropping_block", "_data", "_more", "_size", "_event", "_id_buffer", "last_event_id",
         "retry", "dropped",
     )
 
@@ -100,6 +100,8 @@ class SSEDecoder:
         self._skipping_line = False      # inside an oversized line: discard up to its line end
         self._dropping_block = False     # the current block had an oversized part: dispatch nothing
         self._data: str | None = None   # the data buffer; None until the block's first data line
+        self._more: list[str] | None = None  # every data line, once there is a second one
+        self._size = 0                   # characters in the joined data lines of ``_more``
         self._event = ""
         self._id_buffer = last_event_id
         #: The spec's "last event ID string": committed at each blank line, kept across
@@ -205,6 +207,7 @@ class SSEDecoder:
         self._note_drop(why, self._dropping_block, self._event)
         self._dropping_block = True
         self._data = None
+        self._more = None
 
     def _note_drop(self, why: str, already_dropping: bool, event: str) -> None:
         if not already_dropping:
@@ -215,17 +218,22 @@ class SSEDecoder:
     def _interpret(self, lines: list[str]) -> list[ServerSentEvent]:
         """Apply the spec's per-line steps to complete lines.
 
-        This is the hot loop, so the state lives in locals, the data buffer is
-        a string (None = no data line yet) rather than a list to join, and the
+        This is the hot loop, so the state lives in locals, the data buffer of
+        a one-line event is a plain string (None = no data line yet), and the
         common spellings ("data: ", "id: ", "event: ") are recognised by prefix
         before the general split-at-the-first-colon path.  A prefix test is
         exact: "data: " at the start means field "data" with its one space.  A single data line can
         not break the event cap (it already passed the line cap, which is no
-        larger), so the event size is checked only when data lines are joined.
+        larger), so the event size is checked only from the second data line on.
+        Those lines are collected in a list and joined once at dispatch: appending
+        to a string would copy the whole buffer per line, quadratic in the number
+        of lines, which a hostile server could use to freeze the loop for minutes.
         """
         out: list[ServerSentEvent] = []
         emit = out.append
         data = self._data
+        more = self._more
+        size = self._size
         event = self._event
         id_buffer = self._id_buffer
         committed = self.last_event_id
@@ -236,6 +244,9 @@ class SSEDecoder:
                 # Blank line: dispatch.  The id buffer is committed even without data.
                 committed = id_buffer
                 if data is not None:
+                    if more is not None:
+                        data = "\n".join(more)
+                        more = None
                     if not dropping:
                         emit(_new_event(ServerSentEvent, (event or "message", data, id_buffer)))
                     data = None
@@ -277,7 +288,7 @@ class SSEDecoder:
                     continue
                 if name == _OVERSIZED_LINE:
                     self._note_drop(f"line longer than {self._max_line} bytes", dropping, event)
-                    dropping, data = True, None
+                    dropping, data, more = True, None, None
                     continue
                 if name != "data":
                     continue                # an unknown field: ignored, as the spec says
@@ -286,12 +297,18 @@ class SSEDecoder:
                 continue
             if data is None:
                 data = value
-            else:
-                data = data + "\n" + value
-                if len(data) > max_event:
-                    self._note_drop(f"event data longer than {max_event} characters", dropping, event)
-                    dropping, data = True, None
+                continue
+            if more is None:
+                more = [data]
+                size = len(data)
+            more.append(value)
+            size += 1 + len(value)
+            if size > max_event:
+                self._note_drop(f"event data longer than {max_event} characters", dropping, event)
+                dropping, data, more = True, None, None
         self._data = data
+        self._more = more
+        self._size = size
         self._event = event
         self._id_buffer = id_buffer
         self.last_event_id = committed
