@@ -290,6 +290,21 @@ def test_hostile_values_do_not_break_a_batch(store: Store, caplog) -> None:
     assert "truncated" in caplog.text
 
 
+
+def test_data_nested_too_deep_to_encode_does_not_lose_the_batch(store: Store, caplog) -> None:
+    # json.loads accepts nesting that json.dumps (called deeper in the stack) refuses
+    # with RecursionError; the event and its batch mates must still be stored.
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    nested = normalize("connection.status_changed", {"id": "evt_deep", "slug": "gmail",
+                                                     "status": "needs_reauth", "x": deep}, received_at=NOW)
+    assert store.add_many([balance_event(1, 5), nested, balance_event(2, 6)]) == [True, True, True]
+    back = store.get("evt_deep")
+    assert back.kind is Kind.NEEDS_REAUTH and back.slug == "gmail"
+    assert isinstance(back.data, str)
+    assert "nested too deeply" in caplog.text
+
 def test_escape_like() -> None:
     assert escape_like(r"a%b_c\d") == r"a\%b\_c\\d"
 

@@ -603,6 +603,11 @@ def _encode_data(data: Any) -> tuple[str, int]:
     try:
         text = json.dumps(data, separators=(",", ":"))
         fmt = _DATA_JSON
+    except RecursionError:
+        # json.loads accepted it, but encoding runs deeper in the stack; ascii() would
+        # recurse just the same.  The normalized fields are still stored.
+        log.warning("event data nested too deeply to store; keeping its normalized fields only")
+        return "<data nested too deeply to store>", _DATA_TEXT
     except (TypeError, ValueError):
         text = ascii(data)
         fmt = _DATA_TEXT
