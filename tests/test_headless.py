@@ -255,6 +255,23 @@ def test_a_server_sent_stream_error_event_is_just_printed(simulator: Simulator, 
     assert code == headless.EXIT_OK
 
 
+
+def test_json_line_for_data_nested_too_deep_is_printed_not_a_crash(caplog) -> None:
+    # json.loads accepts nesting that json.dumps, called deeper in the stack, refuses.
+    from vendo_tray.client import Event
+
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    out = io.StringIO()
+    printer = headless.Printer(out, json_lines=True)
+    printer.live(Event("deployment.updated", {"id": "evt_deep", "x": deep}, "7"))
+    printer.live(Event("deployment.updated", {"id": "evt_next"}, "8"))
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [(r["kind"], r["id"]) for r in records] == [("deployment.updated", "7"), ("deployment.updated", "8")]
+    assert isinstance(records[0]["data"], str)
+    assert "nested too deeply" in caplog.text
+
 def test_parse_age() -> None:
     assert headless.parse_age("30s") == timedelta(seconds=30)
     assert headless.parse_age("15m") == timedelta(minutes=15)

@@ -203,7 +203,12 @@ def _json_line(kind: str, sse_id: str | None, data: Any, *, source: str | None =
         record["source"] = source
     # ensure_ascii: control and bidi characters from a hostile server arrive escaped,
     # never raw in someone's terminal.
-    return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+    try:
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
+    except RecursionError:  # json.loads took it, but encoding runs deeper in the stack
+        log.warning("event %.80s: data nested too deeply to print; printed without it", sse_id)
+        record["data"] = "<data nested too deeply to print>"
+        return json.dumps(record, ensure_ascii=True, separators=(",", ":"), default=str)
 
 
 def _clock(when: datetime) -> str:
