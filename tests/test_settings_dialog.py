@@ -158,6 +158,64 @@ def test_empty_key_is_not_saved(qtbot, loop) -> None:
     assert "Enter your API key" in dialog.key_status.text() and changes == []
 
 
+def test_enter_in_another_field_never_saves_the_key(qtbot, loop) -> None:
+    """Enter in the base URL confirms the URL; it must not press Save, or a key taken
+    from VENDO_API_KEY would be written into the keyring (or session) behind the user's back."""
+    store = KeyStore(backend=fail.Keyring(), env={"VENDO_API_KEY": "vendo_sk_env"})
+    dialog = make_dialog(qtbot, store, key="vendo_sk_env", source="env")
+    changes: list[object] = []
+    dialog.key_changed.connect(lambda *a: changes.append(a))
+    seen: list[Settings] = []
+    dialog.settings_changed.connect(seen.append)
+    dialog.base_url.setFocus()
+    dialog.base_url.setText("http://127.0.0.1:9000")
+    qtbot.keyClick(dialog.base_url, Qt.Key.Key_Return)
+    loop.run_until_complete(asyncio.sleep(0.2))
+    assert changes == [] and dialog.key_status.text() == ""
+    assert seen[-1].base_url == "http://127.0.0.1:9000"
+    assert dialog.isVisible()
+
+
+def test_enter_in_the_key_field_saves_it(qtbot, loop) -> None:
+    dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}))
+    changes: list[tuple[object, object]] = []
+    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    _enter_key(qtbot, dialog, KEY)
+    qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)
+    run_until(loop, lambda: bool(changes))
+    assert changes == [(KEY, "session")] and dialog.isVisible()
+
+
+def test_demo_mode_never_writes_the_keyring(qtbot, loop) -> None:
+    """The dialog promises demo changes are not saved: Save must not store the demo key
+    (or any other) in the user's real keyring, where the next normal start would pick it up."""
+    class Recording(fail.Keyring):
+        priority = 1  # type: ignore[assignment]
+        saved: list[str] = []
+
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.saved.append(password)
+
+    backend = Recording()
+    dialog = make_dialog(qtbot, KeyStore(backend=backend, env={}), key="vendo_sk_demo", source="demo")
+    changes: list[object] = []
+    dialog.key_changed.connect(lambda *a: changes.append(a))
+    qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
+    run_until(loop, lambda: dialog.key_status.text() not in ("", "Saving…"))
+    assert backend.saved == [] and changes == []
+    assert "demo" in dialog.key_status.text().lower() and "not saved" in dialog.key_status.text()
+
+
+def test_escape_keeps_a_typed_base_url(qtbot) -> None:
+    dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}))
+    seen: list[Settings] = []
+    dialog.settings_changed.connect(seen.append)
+    dialog.base_url.setText("https://eu.vendo.run")
+    qtbot.keyClick(dialog, Qt.Key.Key_Escape)
+    assert not dialog.isVisible()
+    assert seen and seen[-1].base_url == "https://eu.vendo.run"
+
+
 # ----------------------------------------------------------------- Test button
 
 def test_test_button_shows_the_exact_error(qtbot, loop) -> None:

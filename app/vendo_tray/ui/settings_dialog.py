@@ -39,6 +39,7 @@ from PySide6.QtWidgets import (
 
 from vendo_tray import APP_NAME
 from vendo_tray.core.secrets import (
+    SOURCE_DEMO,
     SOURCE_ENV,
     SOURCE_KEYRING,
     SOURCE_SESSION,
@@ -131,6 +132,12 @@ class SettingsDialog(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
+        # No default button: QDialog would press it on Enter in *any* field, so
+        # confirming a base URL would also save whatever key is in the key field
+        # (even one that came from VENDO_API_KEY).  Enter in the key field saves.
+        for button in self.findChildren(QPushButton):
+            button.setAutoDefault(False)
+            button.setDefault(False)
         self._show_source()
         self.resize(520, self.sizeHint().height())
 
@@ -151,8 +158,8 @@ class SettingsDialog(QDialog):
         self.show_key.setCheckable(True)
         self.show_key.toggled.connect(self._toggle_echo)
         self.save_key = QPushButton("Save")
-        self.save_key.setDefault(True)
         self.save_key.clicked.connect(self._on_save)
+        self.key_edit.returnPressed.connect(self._on_save)
         self.test_key = QPushButton("Test")
         self.test_key.clicked.connect(self._on_test)
         self.retry = QPushButton("Retry")
@@ -300,6 +307,12 @@ class SettingsDialog(QDialog):
         if not key:
             self._status("Enter your API key first (it starts with vendo_sk_).", error=True)
             return
+        if self._key_source == SOURCE_DEMO:
+            # The demo promises nothing is saved; a demo key in the real keyring
+            # would be "Key rejected" on the next normal start.
+            self._status(f"Demo mode: the key is not saved. Start {APP_NAME} without --demo "
+                         "to save your own key.", error=True)
+            return
         self._spawn(self.save_key_now(key))
 
     async def save_key_now(self, key: str) -> None:
@@ -366,6 +379,7 @@ class SettingsDialog(QDialog):
         finally:
             self.test_key.setEnabled(True)
 
-    def closeEvent(self, event) -> None:  # type: ignore[no-untyped-def]
+    def done(self, result: int) -> None:
+        """Close, Escape and the window's close button all end here."""
         self._emit_settings()  # a base URL typed but not yet confirmed still counts
-        super().closeEvent(event)
+        super().done(result)
