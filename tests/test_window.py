@@ -226,6 +226,17 @@ def test_connections_tab_lists_status_message_and_action(qtbot, window: MainWind
     assert opened.args[0] == f"{BASE_URL}/dashboard/connections/{gmail.id}"
 
 
+def test_connections_tab_counts_what_needs_action_in_good_english(window: MainWindow, parts) -> None:
+    source, _ = parts
+    snap = source.state.snapshot
+    assert window.tabs.tabText(1) == f"C&onnections ({len(snap.needing_action)} need action)"
+    first = snap.needing_action[0].slug
+    one = tuple(c if c.slug == first or c not in snap.needing_action
+                else replace(c, status="connected", error_message=None) for c in snap.connections)
+    window.on_state(replace(source.state, snapshot=replace(snap, connections=one)))
+    assert window.tabs.tabText(1) == "C&onnections (1 needs action)"
+
+
 def test_show_event_clears_a_hiding_filter_and_selects_it(qtbot, window: MainWindow, parts) -> None:
     _, events = parts
     target = next(e for e in reversed(events) if e.kind is Kind.NEEDS_REAUTH)

@@ -192,8 +192,8 @@ class MainWindow(QMainWindow):
         if self.connections_model.set_connections(snapshot.connections):
             self._install_connection_buttons()
         attention = len(snapshot.needing_action)
-        self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({attention} need action)" if attention
-                             else "C&onnections")
+        self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({attention} need{'s' if attention == 1 else ''} "
+                             "action)" if attention else "C&onnections")
         self.needs_action_button.setIcon(severity_dot(Severity.CRITICAL) if attention else severity_dot(Severity.OK))
         taken = snapshot.taken_at
         self.connections_note.setText(
