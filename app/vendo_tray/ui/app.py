@@ -28,7 +28,7 @@ from typing import Any
 
 _STARTED = time.perf_counter()
 
-from PySide6.QtCore import QObject, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtCore import QObject, QTimer, QUrl  # noqa: E402
 from PySide6.QtGui import QDesktopServices  # noqa: E402
 from PySide6.QtWidgets import (  # noqa: E402
     QApplication,
@@ -91,6 +91,7 @@ class TrayApp(QObject):
         self._network: Any = None
         self._key: str | None = None
         self._last_icon: str | None = None
+        self._about: QMessageBox | None = None
         self.tray = TrayController(self)
 
     # ------------------------------------------------------------------ start
@@ -290,11 +291,9 @@ class TrayApp(QObject):
     def show_window(self, event_key: str | None = None) -> None:
         window = self.ensure_window()
         if event_key:
-            window.show_event(event_key)
-        window.show()
-        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
-        window.raise_()
-        window.activateWindow()
+            window.show_event(event_key)  # reveals it too
+        else:
+            window.reveal()
 
     def open_settings(self) -> None:
         from vendo_tray.ui.settings_dialog import SettingsDialog
@@ -326,14 +325,14 @@ class TrayApp(QObject):
     def apply_settings(self, settings: Settings) -> None:
         old = self.monitor.settings
         self.monitor.apply_settings(settings)
+        if self.demo:  # the dialog promises demo changes last for this run only
+            log.info("demo: settings applied, not saved (start at login unchanged)")
+            return
         if settings.start_at_login != old.start_at_login:
             try:
                 autostart.apply(settings.start_at_login, self.autostart)
             except OSError as exc:
                 log.warning("could not change start at login: %s", exc)
-        if self.demo:
-            log.info("demo: settings applied, not saved")
-            return
         if os.environ.get(BASE_URL_ENV, "").strip() and settings.base_url == old.base_url:
             settings = settings.with_changes(base_url=self._saved_base_url)  # keep the env's out of the file
         try:
@@ -343,6 +342,10 @@ class TrayApp(QObject):
             log.warning("could not save settings: %s", exc)
 
     def show_about(self) -> None:
+        if self._about is not None and self._about.isVisible():  # one box, brought forward
+            self._about.raise_()
+            self._about.activateWindow()
+            return
         box = QMessageBox(self.window)
         box.setWindowTitle(f"About {APP_NAME}")
         box.setIconPixmap(render_pixmap("vendo-tray", 64))
