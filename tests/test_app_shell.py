@@ -58,3 +58,41 @@ def test_about_twice_shows_one_box(qapp, qtbot, tmp_path: Path) -> None:
     boxes[0].close()
     shell.window = None
     shell.tray.dispose()
+
+
+def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, qtbot, tmp_path: Path) -> None:
+    """Test and Save finish after the user may have closed the dialog: the widgets they
+    report to must still exist (a deleted dialog raised RuntimeError in the task)."""
+    import asyncio
+
+    import qasync
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        answer: asyncio.Future[str] = loop.create_future()
+
+        async def test_key(key: str, base_url: str) -> str:
+            return await answer
+
+        shell = _shell(qapp, tmp_path, demo=False)
+        shell.monitor.test_key = test_key
+        shell.monitor.state = type("S", (), {"key_source": "keyring"})()
+        shell._key = "vendo_sk_test_shell"
+        shell.open_settings()
+        dialog = shell.settings_dialog
+        dialog.test_key.click()
+        (task,) = dialog._tasks
+        dialog.close()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        answer.set_result("OK: 8 connections")
+        loop.run_until_complete(asyncio.wait_for(task, 5))
+        assert task.exception() is None
+        shell.open_settings()  # opening it again is the same dialog, with the answer
+        assert shell.settings_dialog is dialog and dialog.key_status.text() == "OK: 8 connections"
+        dialog.close()
+        shell.tray.dispose()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

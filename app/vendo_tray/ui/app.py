@@ -306,7 +306,8 @@ class TrayApp(QObject):
             dialog.setWindowIcon(app_icon())
             dialog.settings_changed.connect(self.apply_settings)
             dialog.key_changed.connect(self.set_key)
-            dialog.finished.connect(self._settings_closed)
+            # Kept when closed, not deleted: a Save or Test still running must find
+            # its widgets (and deliver the saved key) after the user closed the dialog.
             self.settings_dialog = dialog
         self.settings_dialog.show()
         self.settings_dialog.raise_()
@@ -316,11 +317,6 @@ class TrayApp(QObject):
         """A key saved in the dialog: the monitor restarts the stream with it."""
         self._key = key
         self.monitor.set_key(key, source)
-
-    def _settings_closed(self, *_: object) -> None:
-        if self.settings_dialog is not None:
-            self.settings_dialog.deleteLater()
-            self.settings_dialog = None
 
     def apply_settings(self, settings: Settings) -> None:
         old = self.monitor.settings
