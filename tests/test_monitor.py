@@ -178,3 +178,27 @@ async def test_seed_kinds_notify_too(simulator, api_key, tmp_path, wire_kind, da
         simulator.emit(wire_kind, data)
         await until(lambda: any(expected.lower() in n.title.lower() for n in rec.shown()),
                     what=f"a notice for {wire_kind}")
+
+
+@pytest.mark.parametrize("bad_url", ["ftp://vendo.run", "https://bad host.example", "https://vendo.run:99999"])
+async def test_an_unusable_base_url_parks_the_monitor_until_the_settings_change(
+        simulator, api_key, tmp_path, bad_url) -> None:
+    # A hand-edited settings file or VENDO_BASE_URL must not kill the engine: it says why
+    # it is offline and goes live once the URL is fixed.
+    store = Store.open(tmp_path / "h.db")
+    monitor = Monitor(settings=Settings(base_url=bad_url), key=api_key, key_source="env", store=store,
+                      offline_retry=(0.3, 0.6), stream_options=FAST_STREAM)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await until(lambda: monitor.state.phase is Phase.OFFLINE or task.done(), what="offline")
+        assert not task.done(), task.exception()
+        assert "base URL" in (monitor.state.detail or "")
+        await asyncio.sleep(0.5)
+        assert not task.done()
+        monitor.apply_settings(Settings(base_url=simulator.base_url))
+        await until(live(monitor), what="live after the fix")
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await monitor.aclose()

@@ -298,7 +298,8 @@ def test_base_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENDO_BASE_URL", "http://127.0.0.1:8765/")
     assert resolve_base_url(None) == "http://127.0.0.1:8765"
     assert resolve_base_url("https://eu.vendo.run/") == "https://eu.vendo.run"
-    for bad in ("vendo.run", "ftp://vendo.run", "https://user:pw@vendo.run", "http://"):
+    for bad in ("vendo.run", "ftp://vendo.run", "https://user:pw@vendo.run", "http://",
+                "https://vendo.run:99999", "https://vendo.run:x", "https://bad host", "https://vendo.run/\x00"):
         with pytest.raises(ValueError):
             resolve_base_url(bad)
 

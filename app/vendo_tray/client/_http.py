@@ -94,8 +94,13 @@ def resolve_base_url(base_url: str | None) -> str:
     connection errors.
     """
     value = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip()
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        parts = None
+    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
+            or not value.isprintable() or " " in value):
         raise ValueError(f"Vendo base URL must be an absolute http(s) URL, got {value[:100]!r}")
     if parts.username or parts.password:
         raise ValueError("Vendo base URL must not carry credentials")

@@ -169,7 +169,11 @@ class Monitor:
 
     async def test_key(self, key: str, base_url: str) -> str:
         """A real call to the connections endpoint; returns what answered or raises VendoError."""
-        async with AsyncVendo(api_key=key, base_url=base_url, **self._client_options) as client:
+        try:
+            client = AsyncVendo(api_key=key, base_url=base_url, **self._client_options)
+        except ValueError as exc:
+            raise VendoError(str(exc)) from None
+        async with client:
             connections = await client.connections.list()
         host = urlsplit(base_url).netloc
         return f"OK: {host} answered with {len(connections)} connections"
@@ -191,7 +195,7 @@ class Monitor:
                 if outcome == "restart":
                     offline_delay = self._offline_retry[0]
                     continue
-                if outcome == "rejected":
+                if outcome == "rejected":  # a bad key or base URL: only a change can help
                     await self._wake.wait()
                     continue
                 # Offline: the client gave up; retry on the slower schedule.
@@ -209,8 +213,13 @@ class Monitor:
 
     async def _run_connected(self) -> str:
         """One client lifetime: stream + reconciler until restart, rejection or give-up."""
+        try:
+            client = AsyncVendo(api_key=self._key, base_url=self._settings.base_url, **self._client_options)
+        except ValueError as exc:  # a hand-edited settings file or VENDO_BASE_URL
+            log.error("cannot connect: %s", exc)
+            self._set_phase(Phase.OFFLINE, str(exc))
+            return "rejected"
         self._set_phase(Phase.CONNECTING)
-        client = AsyncVendo(api_key=self._key, base_url=self._settings.base_url, **self._client_options)
         self._client = client
         # Seeded with the last snapshot, so a change that happened while we were away
         # (asleep, restarting, offline) is diffed and notified once the replay is in.
