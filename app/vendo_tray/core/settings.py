@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,13 @@ def settings_path(config_dir: Path) -> Path:
 
 
 def load_settings(config_dir: Path) -> Settings:
-    """Read the settings; a missing or broken file gives defaults (and a log line)."""
+    """Read the settings; a missing or broken file gives defaults (and a log line).
+
+    The file may be hand-edited, so every value is type-checked: one bad value
+    falls back to its default (with a log line naming it) and the rest is kept.
+    A wrong type must not get as far as the engine, where a string threshold or
+    a numeric base URL would crash it at start-up.
+    """
     path = settings_path(config_dir)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -66,22 +74,52 @@ def load_settings(config_dir: Path) -> Settings:
     if not isinstance(raw, dict):
         log.warning("settings file %s is not an object; using defaults", path)
         return Settings()
-    known = {f.name for f in fields(Settings)}
-    values = {k: v for k, v in raw.items() if k in known}
-    if isinstance(values.get("notify"), dict):
-        values["notify"] = {**DEFAULT_NOTIFY, **{k: bool(v) for k, v in values["notify"].items()
-                                                 if k in DEFAULT_NOTIFY}}
-    else:
-        values.pop("notify", None)
-    if "sounds" in values:
-        values["sounds"] = tuple(str(s) for s in values["sounds"] if isinstance(s, str))
-    try:
-        settings = Settings(**values)
-        float(settings.low_balance_dollars)
-    except (TypeError, ValueError) as exc:
-        log.warning("settings file %s has bad values (%s); using defaults", path, exc)
-        return Settings()
-    return settings
+    values: dict[str, Any] = {}
+    for name, check in _CHECKS.items():
+        if name not in raw:
+            continue
+        value = check(raw[name])
+        if value is None:
+            log.warning("settings file %s: %s has an unusable value; using the default", path, name)
+        else:
+            values[name] = value
+    return Settings(**values)
+
+
+def _check_base_url(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _check_dollars(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and 0 <= value <= 1_000_000 else None
+
+
+def _check_bool(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def _check_notify(value: Any) -> dict[str, bool] | None:
+    if not isinstance(value, dict) or not all(isinstance(v, bool) for v in value.values()):
+        return None
+    return {**DEFAULT_NOTIFY, **{k: v for k, v in value.items() if k in DEFAULT_NOTIFY}}
+
+
+def _check_sounds(value: Any) -> tuple[str, ...] | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        return None
+    return tuple(value)
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "base_url": _check_base_url,
+    "low_balance_dollars": _check_dollars,
+    "notify": _check_notify,
+    "keep_key_out_of_links": _check_bool,
+    "start_at_login": _check_bool,
+    "sounds": _check_sounds,
+}
 
 
 def save_settings(config_dir: Path, settings: Settings) -> None:

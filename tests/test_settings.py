@@ -1,0 +1,69 @@
+"""core.settings: a hand-edited or damaged settings file never crashes the app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vendo_tray.core.monitor import policy_prefs
+from vendo_tray.core.settings import DEFAULT_NOTIFY, Settings, load_settings, save_settings, settings_path
+
+
+def write(config: Path, raw: object) -> None:
+    config.mkdir(parents=True, exist_ok=True)
+    settings_path(config).write_text(json.dumps(raw), encoding="utf-8")
+
+
+def test_round_trip(tmp_path: Path) -> None:
+    s = Settings(base_url="https://eu.vendo.run", low_balance_dollars=2.5, keep_key_out_of_links=True,
+                 sounds=("critical",), notify={**DEFAULT_NOTIFY, "connected": True})
+    save_settings(tmp_path, s)
+    assert load_settings(tmp_path) == s
+
+
+@pytest.mark.parametrize(("field", "bad"), [
+    ("low_balance_dollars", "0.5"),
+    ("low_balance_dollars", float("nan")),
+    ("low_balance_dollars", float("inf")),
+    ("low_balance_dollars", -1),
+    ("low_balance_dollars", True),
+    ("low_balance_dollars", [1]),
+    ("base_url", 5),
+    ("base_url", None),
+    ("sounds", 5),
+    ("sounds", "critical"),
+    ("keep_key_out_of_links", "no"),
+    ("start_at_login", 1),
+    ("notify", {"error": "false"}),
+])
+def test_a_bad_value_falls_back_to_its_default_and_the_rest_is_kept(
+        tmp_path: Path, field: str, bad: object, caplog: pytest.LogCaptureFixture) -> None:
+    write(tmp_path, {field: bad, "keep_key_out_of_links": True} if field != "keep_key_out_of_links"
+          else {field: bad, "low_balance_dollars": 2.0})
+    settings = load_settings(tmp_path)
+    default = Settings()
+    if field == "notify":
+        assert settings.notify == DEFAULT_NOTIFY
+    else:
+        assert getattr(settings, field) == getattr(default, field)
+    if field == "keep_key_out_of_links":
+        assert settings.low_balance_dollars == 2.0
+    else:
+        assert settings.keep_key_out_of_links is True
+    policy_prefs(settings)  # what the monitor computes at start-up must not raise
+    assert field in caplog.text
+
+
+def test_an_integer_threshold_is_fine(tmp_path: Path) -> None:
+    write(tmp_path, {"low_balance_dollars": 3})
+    assert load_settings(tmp_path).low_balance_micros == 3_000_000
+
+
+def test_every_field_is_checked_on_load() -> None:
+    from dataclasses import fields
+
+    from vendo_tray.core import settings as module
+
+    assert set(module._CHECKS) == {f.name for f in fields(Settings)}
