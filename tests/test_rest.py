@@ -274,6 +274,17 @@ def test_server_text_is_cleaned_and_the_key_redacted() -> None:
     assert len(e.message) <= 300
 
 
+
+@pytest.mark.parametrize("at", [270, 285, 295])
+def test_a_key_cut_by_the_length_cap_leaks_no_part_of_it(at: int) -> None:
+    # Redacting after the cap would miss a key the cap cut in two, leaving its head
+    # (vendo_sk_ plus secret characters) in a message the UI shows.
+    e = err(401, {"error": {"code": "app_unknown", "message": "y" * at + " vendo_sk_live_secret_123 z"}})
+    assert "vendo_sk_l" not in e.message and "vendo_sk_live" not in str(e)
+    e = err(401, {"message": "y" * at + " vendo_sk_live_secret_123 z"},
+            {"Vendo-Error-Code": "y" * at + "vendo_sk_live_secret_123"})
+    assert "vendo_sk_l" not in e.message and "vendo_sk_l" not in (e.code or "")
+
 def test_rate_limited_carries_retry_after() -> None:
     e = err(429, {"error": {"code": "rate_limit_sse_streams", "message": "Too many concurrent SSE streams."}},
             {"Retry-After": "5", "Vendo-Error-Code": "rate_limit_sse_streams"})

@@ -154,15 +154,22 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes, *,
     The code comes from the ``Vendo-Error-Code`` header, else the body; the
     body comes in three shapes (``{error:{code,message}}``, ``{error:{message}}``,
     ``{message}``).  Anything the server says is cleaned (printable, capped)
-    and has the key masked in case the server echoes it.
+    and has the key masked in case the server echoes it.  The key is masked in
+    the raw body and header, before anything is capped: a cap that cut the key
+    in two would leave its head where a later redaction cannot recognise it.
     """
+    code = headers.get("vendo-error-code") or None
+    if key is not None:
+        secret = key.reveal().encode()
+        if secret and secret in body:
+            body = body.replace(secret, mask(key.reveal()).encode())
+        code = key.redact(code) if code else code
     payload: Any = None
     try:
         payload = json.loads(body) if body else None
     except (ValueError, RecursionError):
         payload = None
     err = payload.get("error") if isinstance(payload, dict) else None
-    code = headers.get("vendo-error-code") or None
     message = None
     connect_url = None
     if isinstance(err, dict):
@@ -178,8 +185,7 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes, *,
     code = _clean(code)
     message = message or reason or f"HTTP {status}"
     if key is not None:
-        message = key.redact(message)
-        code = key.redact(code) if code else code
+        message = key.redact(message)  # the reason phrase is server text too
     kw: dict[str, Any] = {"status": status, "code": code, "connect_url": connect_url}
     if status in (401, 403):
         return AuthError(message, **kw)
