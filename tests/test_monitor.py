@@ -202,3 +202,62 @@ async def test_an_unusable_base_url_parks_the_monitor_until_the_settings_change(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await monitor.aclose()
+
+
+async def test_cancel_during_a_restart_teardown_still_stops_the_monitor(
+        simulator, api_key, tmp_path, monkeypatch) -> None:
+    # Quitting while a restart tears the old stream down (closing a response takes a
+    # moment) must stop the engine, not be swallowed so that it starts a new stream.
+    entered = asyncio.Event()
+
+    async def slow_teardown(self, client) -> str:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            entered.set()
+            await asyncio.sleep(0.3)
+            raise
+        return "offline"
+
+    monkeypatch.setattr(Monitor, "_consume", slow_teardown)
+    store = Store.open(tmp_path / "h.db")
+    monitor = Monitor(settings=Settings(base_url=simulator.base_url), key=api_key, key_source="env",
+                      store=store, stream_options=FAST_STREAM)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await asyncio.sleep(0.05)
+        monitor.reconnect_now()
+        await asyncio.wait_for(entered.wait(), 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 5)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(task, 1)
+        await monitor.aclose()
+
+
+async def test_an_unexpected_stream_failure_is_logged_and_retried_not_fatal(
+        simulator, api_key, tmp_path, monkeypatch, caplog) -> None:
+    calls = 0
+
+    async def broken(self, client) -> str:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(Monitor, "_consume", broken)
+    store = Store.open(tmp_path / "h.db")
+    monitor = Monitor(settings=Settings(base_url=simulator.base_url), key=api_key, key_source="env",
+                      store=store, offline_retry=(0.1, 0.1), stream_options=FAST_STREAM)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await until(lambda: calls >= 2 or task.done(), what="a second attempt")
+        assert not task.done(), task.exception()
+        assert "events stream failed unexpectedly" in caplog.text
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await monitor.aclose()

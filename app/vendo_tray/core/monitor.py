@@ -230,20 +230,33 @@ class Monitor:
             reconciler.run(self._on_snapshot, self._on_missed), name="vendo-reconciler")
         stream_task = asyncio.create_task(self._consume(client), name="vendo-stream")
         wake_task = asyncio.create_task(self._wake.wait(), name="vendo-wake")
+        done: set[asyncio.Task[Any]] = set()
         try:
             done, _ = await asyncio.wait({stream_task, wake_task}, return_when=asyncio.FIRST_COMPLETED)
             if stream_task in done:
-                return stream_task.result()
+                try:
+                    return stream_task.result()
+                except Exception as exc:  # a bug or an unforeseen library error: retry, never die
+                    log.exception("events stream failed unexpectedly; retrying later")
+                    self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
+                    return "offline"
             return "restart"
         finally:
-            for task in (stream_task, wake_task, recon_task):
+            tasks = (stream_task, wake_task, recon_task)
+            for task in tasks:
                 task.cancel()
-            for task in (stream_task, wake_task, recon_task):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            self._reconciler = None
-            self._client = None
-            await client.aclose()
+            try:
+                # gather, not a suppress(CancelledError) per task: a cancel of *this* task
+                # arriving during the teardown (the app quitting) must propagate, or run()
+                # would carry on and open a new stream.
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                for task, result in zip(tasks, results):
+                    if isinstance(result, Exception) and task not in done:  # done ones were read above
+                        log.error("%s failed", task.get_name(), exc_info=result)
+            finally:
+                self._reconciler = None
+                self._client = None
+                await client.aclose()
 
     async def _consume(self, client: AsyncVendo) -> str:
         """Read the stream; returns "offline" when the client gives up, "rejected" on a bad key."""
