@@ -364,3 +364,16 @@ def test_rows_arriving_on_top_do_not_move_what_the_user_reads(qtbot, window: Mai
         window.on_event(event)
     qtbot.waitUntil(lambda: window.events_model.rowCount() == 204, timeout=2000)
     assert window.events_model.event_at(view.rowAt(0)).key == top_key
+
+
+def test_json_too_deep_to_write_back_is_described_not_raised() -> None:
+    from vendo_tray.ui.details_pane import pretty_json
+
+    nested: list = []
+    cursor = nested
+    for _ in range(100_000):  # deeper than json.dumps can recurse
+        inner: list = []
+        cursor.append(inner)
+        cursor = inner
+    assert "nested too deeply" in pretty_json({"a": nested})
+    assert pretty_json({"slug": "slack"}) == '{\n  "slug": "slack"\n}'

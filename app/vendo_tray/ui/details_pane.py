@@ -45,9 +45,10 @@ def pretty_json(data: Any) -> str:
     else:
         try:
             text = json.dumps(data, indent=2, ensure_ascii=False, default=str)
-        except (TypeError, ValueError) as exc:  # pragma: no cover - data came from JSON
-            log.warning("event data not serializable: %s", exc)
-            text = repr(data)
+        except (TypeError, ValueError, RecursionError) as exc:
+            # json.loads accepts nesting deeper than json.dumps can write back.
+            log.warning("event data cannot be shown as JSON: %s", type(exc).__name__)
+            text = "(this event's data cannot be shown: it is nested too deeply)"
     if len(text) > MAX_JSON_CHARS:
         text = text[:MAX_JSON_CHARS] + "\n… (truncated)"
     return text
