@@ -261,3 +261,21 @@ async def test_an_unexpected_stream_failure_is_logged_and_retried_not_fatal(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await monitor.aclose()
+
+
+async def test_a_failure_deciding_on_one_event_costs_no_other_event(simulator, api_key, tmp_path) -> None:
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        decide = monitor.policy.on_event
+
+        def flaky(event, snapshot=None):
+            if event.remaining_micros == 13:
+                raise RuntimeError("a policy bug")
+            return decide(event, snapshot)
+
+        monitor.policy.on_event = flaky
+        keys = [simulator.emit("billing.balance_changed", {"remaining_micros": m}) for m in (13, 0)]
+        await until(lambda: any(n.title.lower().startswith("vendo balance exhausted") for n in rec.shown()),
+                    what="the next event's notice")
+        assert all(monitor.store.get(k) for k in keys)
+        assert [e.key for e in rec.events if e.key in keys] == keys

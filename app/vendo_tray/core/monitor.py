@@ -340,10 +340,14 @@ class Monitor:
                 continue
             for listener in self._listeners:
                 _safely(listener.event_recorded, event)
-            if self._reconciler is not None and event.kind.group in ("connection", "billing"):
-                self._reconciler.on_event(event)
-            if event.kind is not Kind.STREAM_ERROR:
-                self._emit_notices(self.policy.on_event(event, snapshot))
+            try:
+                if self._reconciler is not None and event.kind.group in ("connection", "billing"):
+                    self._reconciler.on_event(event)
+                if event.kind is not Kind.STREAM_ERROR:
+                    self._emit_notices(self.policy.on_event(event, snapshot))
+            except Exception:  # a bug deciding on one event must not cost the rest of the batch
+                log.exception("deciding on event %s (%s) failed; it is stored and shown",
+                              event.key, event.wire_kind)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self._emit_state(snapshot=snapshot)
