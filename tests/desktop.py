@@ -108,7 +108,7 @@ def start_session_bus() -> Bus:
     config.write_text(_BUS_CONFIG.format(tmp=tmp, services=tmp / "services"))
     proc = subprocess.Popen(
         ["dbus-daemon", f"--config-file={config}", "--nofork", "--print-address=1"],
-        stdout=subprocess.PIPE, text=True, preexec_fn=die_with_parent,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=die_with_parent,
     )
     assert proc.stdout is not None
     address = proc.stdout.readline().strip()
