@@ -115,3 +115,12 @@ def test_phase_text() -> None:
     state = AppState(phase=Phase.RECONNECTING, retry_in=3.6, detail="connection refused", demo=True)
     assert phase_text(state) == "Reconnecting in 4 s — connection refused · demo"
     assert phase_severity(AppState(phase=Phase.KEY_REJECTED)) is Severity.CRITICAL
+
+
+def test_need_action_wording_agrees_in_number() -> None:
+    from vendo_tray.core.display import need_action_text
+
+    assert need_action_text(1) == "1 needs action"
+    assert need_action_text(3) == "3 need action"
+    assert need_action_text(1, "connection") == "1 connection needs action"
+    assert need_action_text(2, "connection") == "2 connections need action"

@@ -95,6 +95,12 @@ def needs_action(connection: Connection) -> bool:
     return connection.status in ACTION_STATUSES
 
 
+def need_action_text(count: int, noun: str = "") -> str:
+    """"3 need action", "1 connection needs action": one wording for tray, tooltip and window."""
+    subject = f"{count} {noun}{'' if count == 1 else 's'}" if noun else str(count)
+    return f"{subject} need{'s' if count == 1 else ''} action"
+
+
 def connection_action_label(connection: Connection) -> str:
     """The one button a connection row offers."""
     return "Re-authorize" if needs_action(connection) else "Manage"

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from vendo_tray import APP_NAME
-from vendo_tray.core.display import balance_text
+from vendo_tray.core.display import balance_text, need_action_text
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
 
@@ -43,7 +43,7 @@ def status_line(state: AppState) -> str:
         count = len(snapshot.connections)
         text = f"{count} connection{'s' if count != 1 else ''}"
         if state.attention:
-            text += f" ({state.attention} need{'s' if state.attention == 1 else ''} action)"
+            text += f" ({need_action_text(state.attention)})"
         parts.append(text)
     if snapshot.balance is not None:
         parts.append(balance_text(snapshot.balance))
@@ -54,8 +54,7 @@ def tooltip_text(state: AppState) -> str:
     """Several short lines: who we are, the status line, and whatever needs the user."""
     lines = [f"{APP_NAME} — Demo" if state.demo else APP_NAME, status_line(state)]
     if state.attention:
-        n = state.attention
-        lines.append(f"{n} connection{'s' if n != 1 else ''} need{'s' if n == 1 else ''} action")
+        lines.append(need_action_text(state.attention, "connection"))
     if state.phase in (Phase.RECONNECTING, Phase.OFFLINE) and state.retry_in is not None:
         lines.append(f"Next attempt in {max(0, round(state.retry_in))} s")
     if state.phase is Phase.KEY_MISSING:

@@ -55,6 +55,7 @@ from vendo_tray.core.display import (
     balance_text,
     cap_severity,
     cap_text,
+    need_action_text,
     phase_severity,
     phase_text,
     relative_time,
@@ -192,8 +193,8 @@ class MainWindow(QMainWindow):
         if self.connections_model.set_connections(snapshot.connections):
             self._install_connection_buttons()
         attention = len(snapshot.needing_action)
-        self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({attention} need{'s' if attention == 1 else ''} "
-                             "action)" if attention else "C&onnections")
+        self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({need_action_text(attention)})"
+                             if attention else "C&onnections")
         self.needs_action_button.setIcon(severity_dot(Severity.CRITICAL) if attention else severity_dot(Severity.OK))
         taken = snapshot.taken_at
         self.connections_note.setText(
