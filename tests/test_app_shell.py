@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from vendo_tray.core.monitor import Monitor
 from vendo_tray.core.settings import Settings
+from vendo_tray.core.state import Phase
 from vendo_tray.core.store import Store
 from vendo_tray.ui.app import TrayApp
 
@@ -57,11 +59,10 @@ def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, qtbot, t
     """Test and Save finish after the user may have closed the dialog: the widgets they
     report to must still exist (a deleted dialog raised RuntimeError in the task)."""
     import asyncio
+    import socket
 
     import qasync
     from PySide6.QtCore import QCoreApplication, QEvent
-
-    import socket
 
     # A server that accepts the connection and never answers: the Test call hangs.
     tarpit = socket.socket()
@@ -91,3 +92,30 @@ def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, qtbot, t
         tarpit.close()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def test_settings_opened_after_a_rejection_say_why(qapp, qtbot, tmp_path: Path, simulator) -> None:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    shell = _shell(qapp, tmp_path, demo=False, base_url=simulator.base_url)  # its key is not the sim's
+    try:
+        task = loop.create_task(shell.monitor.run())
+        loop.run_until_complete(asyncio.wait_for(_until_rejected(shell.monitor), 10))
+        shell.open_settings()
+        text = shell.settings_dialog.key_status.text()
+        assert "app_unknown" in text and "vendo_sk_" not in text
+        shell.settings_dialog.close()
+        task.cancel()
+        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+        loop.run_until_complete(shell.monitor.aclose())
+        shell.tray.dispose()
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def _until_rejected(monitor: Monitor) -> None:
+    while monitor.state.phase is not Phase.KEY_REJECTED:
+        await asyncio.sleep(0.02)

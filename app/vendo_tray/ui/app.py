@@ -41,7 +41,7 @@ from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
 from vendo_tray.core.secrets import KeyStore  # noqa: E402
 from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
-from vendo_tray.core.state import AppState  # noqa: E402
+from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
 from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
@@ -262,6 +262,8 @@ class TrayApp(QObject):
             log.info("tray shows %s: %s", icon, status_line(state))
         if self.settings_dialog is not None:
             self.settings_dialog.set_key_source(state.key_source)
+            if state.phase is Phase.KEY_REJECTED:
+                self.settings_dialog.show_rejection(state.detail)
 
     def _on_notice(self, item: Notice | Withdraw) -> None:
         if isinstance(item, Withdraw):
@@ -309,6 +311,8 @@ class TrayApp(QObject):
             # Kept when closed, not deleted: a Save or Test still running must find
             # its widgets (and deliver the saved key) after the user closed the dialog.
             self.settings_dialog = dialog
+        if self.monitor.state.phase is Phase.KEY_REJECTED:
+            self.settings_dialog.show_rejection(self.monitor.state.detail)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()

@@ -266,6 +266,11 @@ class SettingsDialog(QDialog):
         self._key_source = source
         self._show_source()
 
+    def show_rejection(self, detail: str | None) -> None:
+        """The server refused the key in use: say so where the user will fix it."""
+        if detail:
+            self._status(f"{detail}. Paste a current key and Save.", error=True)
+
     def _status(self, text: str, *, error: bool = False) -> None:
         self.key_status.setText(text)
         self.key_status.setStyleSheet("color: #b91c1c;" if error else "")
