@@ -8,14 +8,15 @@ daemon are per test, because their absence is a state we test too.
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import desktop
+import pytest
 
 _session: dict[str, object] = {}
 TEST_KEY = "vendo_sk_test_0123456789abcdef"
@@ -149,3 +150,26 @@ def which(name: str) -> str:
     found = shutil.which(name)
     assert found, f"{name} not installed"
     return found
+
+
+@pytest.fixture
+def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop over the test's QApplication, as the app runs.
+
+    Closing it leaves Qt socket notifiers and timers whose Python wrappers must
+    be collected now, while Qt can still drop them cleanly; left for a later
+    test's processEvents they crash it (seen as a segfault many tests later).
+    """
+    import qasync
+
+    lp = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(lp)
+    try:
+        yield lp
+    finally:
+        lp.run_until_complete(asyncio.sleep(0))
+        lp.close()
+        asyncio.set_event_loop(None)
+        del lp
+        gc.collect()
+        qapp.processEvents()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
+from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from vendo_tray.core.monitor import Monitor
 from vendo_tray.core.settings import Settings
@@ -55,22 +57,13 @@ def test_about_twice_shows_one_box(qapp, qtbot, tmp_path: Path) -> None:
     shell.tray.dispose()
 
 
-def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, qtbot, tmp_path: Path) -> None:
+def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, loop, tmp_path: Path) -> None:
     """Test and Save finish after the user may have closed the dialog: the widgets they
     report to must still exist (a deleted dialog raised RuntimeError in the task)."""
-    import asyncio
-    import socket
-
-    import qasync
-    from PySide6.QtCore import QCoreApplication, QEvent
-
     # A server that accepts the connection and never answers: the Test call hangs.
-    tarpit = socket.socket()
-    tarpit.bind(("127.0.0.1", 0))
-    tarpit.listen(4)
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    try:
+    with socket.socket() as tarpit:
+        tarpit.bind(("127.0.0.1", 0))
+        tarpit.listen(4)
         shell = _shell(qapp, tmp_path, demo=False, base_url=f"http://127.0.0.1:{tarpit.getsockname()[1]}")
         shell.open_settings()
         dialog = shell.settings_dialog
@@ -80,40 +73,28 @@ def test_closing_settings_while_a_key_test_runs_does_not_break_it(qapp, qtbot, t
         assert not task.done()
         dialog.close()
         QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
-        tarpit.close()  # the server goes away: the pending Test now fails
-        loop.run_until_complete(asyncio.wait_for(task, 20))
-        assert task.exception() is None
-        shell.open_settings()  # opening it again is the same dialog, with the answer
-        assert shell.settings_dialog is dialog
-        assert dialog.key_status.text(), "the failure is reported in the dialog"
-        dialog.close()
-        shell.tray.dispose()
-    finally:
-        tarpit.close()
-        loop.close()
-        asyncio.set_event_loop(None)
+    # The server went away: the pending Test now fails, into a dialog that still exists.
+    loop.run_until_complete(asyncio.wait_for(task, 20))
+    assert task.exception() is None
+    shell.open_settings()  # opening it again is the same dialog, with the answer
+    assert shell.settings_dialog is dialog
+    assert dialog.key_status.text(), "the failure is reported in the dialog"
+    dialog.close()
+    shell.tray.dispose()
 
 
-def test_settings_opened_after_a_rejection_say_why(qapp, qtbot, tmp_path: Path, simulator) -> None:
-    import qasync
-
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
+def test_settings_opened_after_a_rejection_say_why(qapp, loop, tmp_path: Path, simulator) -> None:
     shell = _shell(qapp, tmp_path, demo=False, base_url=simulator.base_url)  # its key is not the sim's
-    try:
-        task = loop.create_task(shell.monitor.run())
-        loop.run_until_complete(asyncio.wait_for(_until_rejected(shell.monitor), 10))
-        shell.open_settings()
-        text = shell.settings_dialog.key_status.text()
-        assert "app_unknown" in text and "vendo_sk_" not in text
-        shell.settings_dialog.close()
-        task.cancel()
-        loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
-        loop.run_until_complete(shell.monitor.aclose())
-        shell.tray.dispose()
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+    task = loop.create_task(shell.monitor.run())
+    loop.run_until_complete(asyncio.wait_for(_until_rejected(shell.monitor), 10))
+    shell.open_settings()
+    text = shell.settings_dialog.key_status.text()
+    assert "app_unknown" in text and "vendo_sk_" not in text
+    shell.settings_dialog.close()
+    task.cancel()
+    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    loop.run_until_complete(shell.monitor.aclose())
+    shell.tray.dispose()
 
 
 async def _until_rejected(monitor: Monitor) -> None:

@@ -13,7 +13,6 @@ D-Bus monitor, so "exactly the expected notifications" is checked on the wire.
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import os
 import signal
@@ -24,19 +23,16 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import desktop
 import pytest
-import qasync
+from conftest import TEST_KEY
+from notify_server import NotifyMonitor
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
-
-import desktop
-from notify_server import NotifyMonitor
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
-from vendo_tray.ui.notifier import Notifier
-
-from conftest import TEST_KEY
 from vendo_tray.simulator.scenarios import NOTION_ERROR
+from vendo_tray.ui.notifier import Notifier
 
 pytestmark = pytest.mark.desktop
 
@@ -117,23 +113,6 @@ def dunst(session_bus: str, xvfb_display: str, tmp_path: Path, menu: Menu,
 def monitor(session_bus: str) -> Iterator[NotifyMonitor]:
     with NotifyMonitor(session_bus) as mon:
         yield mon
-
-
-@pytest.fixture
-def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
-    lp = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(lp)
-    try:
-        yield lp
-    finally:
-        lp.run_until_complete(asyncio.sleep(0))
-        lp.close()
-        asyncio.set_event_loop(None)
-        # Let Qt drop the closed loop's notifiers and timers now, while their Python
-        # wrappers still exist, instead of in some later test's processEvents.
-        del lp
-        gc.collect()
-        qapp.processEvents()
 
 
 def spin_until(loop: asyncio.AbstractEventLoop, predicate: Callable[[], bool], timeout: float = 10,

@@ -10,17 +10,14 @@ server fails or hangs, no bus at all) and check the tray balloon path.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import qasync
 from desktop_notifier.backends.dummy import DummyNotificationCenter
-from PySide6.QtWidgets import QSystemTrayIcon
-
 from notify_server import NotificationServer
+from PySide6.QtWidgets import QSystemTrayIcon
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.ui import notifier as notifier_mod
 from vendo_tray.ui.notifier import MAX_TITLE, Mode, Notifier
@@ -39,24 +36,6 @@ def reauth_notice(slug: str = "slack", body: str = "Slack needs re-authorization
 
 
 # ------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop over the test's QApplication (the app's setup)."""
-    lp = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(lp)
-    try:
-        yield lp
-    finally:
-        lp.run_until_complete(asyncio.sleep(0))
-        lp.close()
-        asyncio.set_event_loop(None)
-        # Let Qt drop the closed loop's notifiers and timers now, while their Python
-        # wrappers still exist, instead of in some later test's processEvents.
-        del lp
-        gc.collect()
-        qapp.processEvents()
 
 
 @pytest.fixture

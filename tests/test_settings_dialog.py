@@ -9,30 +9,28 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import desktop
 import pytest
-import qasync
 from keyring.backends import fail
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+from keyring_helpers import (
+    files_containing,
+    lock_login_keyring,
+    secret_tool_lookup,
+    unlock_login_keyring,
+)
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLineEdit
-
-import desktop
-from keyring_helpers import files_containing, lock_login_keyring, secret_tool_lookup, unlock_login_keyring
 from vendo_tray.client.errors import AuthError
 from vendo_tray.core.secrets import KeyStore
 from vendo_tray.core.settings import Settings
-from vendo_tray.ui.settings_dialog import NOTIFY_TOGGLES, SettingsDialog, validate_base_url
+from vendo_tray.ui.settings_dialog import (
+    NOTIFY_TOGGLES,
+    SettingsDialog,
+    validate_base_url,
+)
 
 KEY = "vendo_sk_test_dialog_Zq81LmXv"
-
-
-@pytest.fixture
-def loop(qapp):
-    loop = qasync.QEventLoop(qapp)
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
 
 
 def run_until(loop: asyncio.AbstractEventLoop, done: Callable[[], bool], timeout: float = 10.0) -> None:
