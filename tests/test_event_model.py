@@ -68,9 +68,11 @@ def test_connection_column_uses_snapshot_names(qtbot, filled) -> None:
     row = next(r for r in range(model.rowCount())
                if model.data(model.index(r, 0), EVENT_ROLE).slug == "slack")
     assert model.data(model.index(row, em.CONNECTION)) == "slack"  # no snapshot yet: the slug
+    assert model.data(model.index(row, em.SUMMARY)).startswith("slack ")
     with qtbot.waitSignal(model.dataChanged):
         model.set_connections(snapshot_of(sim).connections)
     assert model.data(model.index(row, em.CONNECTION)) == "Slack"
+    assert model.data(model.index(row, em.SUMMARY)).startswith("Slack ")  # the summary names it too
     assert model.data(model.index(row, em.CONNECTION), Qt.ItemDataRole.DecorationRole) is not None
     billing = next(r for r in range(model.rowCount())
                    if model.data(model.index(r, 0), EVENT_ROLE).kind is Kind.USAGE)

@@ -156,8 +156,12 @@ class VendoEvent:
 
     @property
     def summary(self) -> str:
-        """One plain-text line for the history list."""
-        name = self.slug or self.connection_id or "A connection"
+        """One plain-text line for the history list, naming the connection by its slug."""
+        return self.describe()
+
+    def describe(self, name: str | None = None) -> str:
+        """The summary line, naming the connection ``name`` (its display name) when known."""
+        name = name or self.slug or self.connection_id or "A connection"
         k = self.kind
         if k is Kind.CONNECTED:
             return f"{name} connected"

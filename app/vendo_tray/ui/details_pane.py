@@ -171,7 +171,7 @@ class DetailsPane(QWidget):
         self._stack.setCurrentIndex(1)
         self._dot.setPixmap(severity_dot(event_severity(event)).pixmap(10, 10))
         self.title.setText(event.kind.label)
-        self.summary.setText(event.summary)
+        self.summary.setText(event.describe(connection_name))
         when = exact_time(event.when)
         if event.at is not None and abs((event.received_at - event.at).total_seconds()) >= 60:
             when += f" (received {exact_time(event.received_at)})"

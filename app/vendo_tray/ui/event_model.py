@@ -143,7 +143,8 @@ class EventTableModel(HeaderedTableModel):
             return
         self._connections = fresh
         if self._count:
-            self.dataChanged.emit(self.index(0, CONNECTION), self.index(self._count - 1, CONNECTION))
+            # Names show in the connection column and in the summary.
+            self.dataChanged.emit(self.index(0, CONNECTION), self.index(self._count - 1, SUMMARY))
 
     def connection_name(self, slug: str | None) -> str:
         if not slug:
@@ -279,7 +280,7 @@ class EventTableModel(HeaderedTableModel):
             return event.kind.label
         if column == CONNECTION:
             return self.connection_name(event.slug) or ("—" if event.kind.group == "connection" else "")
-        return event.summary
+        return event.describe(self.connection_name(event.slug))
 
     def _decoration(self, event: VendoEvent, column: int) -> Any:
         if column == KIND:
@@ -304,5 +305,5 @@ class EventTableModel(HeaderedTableModel):
                 return event.slug
             return f"{conn.display_name} ({conn.slug}) — now {status_label(conn.status).lower()}"
         if column == SUMMARY:
-            return event.summary
+            return event.describe(self.connection_name(event.slug))
         return None
