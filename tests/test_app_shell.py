@@ -100,3 +100,16 @@ def test_settings_opened_after_a_rejection_say_why(qapp, loop, tmp_path: Path, s
 async def _until_rejected(monitor: Monitor) -> None:
     while monitor.state.phase is not Phase.KEY_REJECTED:
         await asyncio.sleep(0.02)
+
+
+def test_without_a_display_it_says_so_in_one_line_instead_of_aborting() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "vendo_tray", "--demo"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "no graphical session" in done.stderr and "vendo-tray events" in done.stderr

@@ -419,9 +419,28 @@ def _quit_on_signals(loop: asyncio.AbstractEventLoop, shell: TrayApp) -> None:
             pass
 
 
+def no_display_reason() -> str | None:
+    """Why Qt cannot show anything here, or None.
+
+    Without this check Qt aborts (SIGABRT, a core dump) with a message about
+    missing xcb plugins, which sends people chasing libraries they already have.
+    """
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("no graphical session here (neither DISPLAY nor WAYLAND_DISPLAY is set): start "
+            "Vendo Tray from your desktop, or use `vendo-tray events` in a terminal")
+
+
 def run_app(demo: bool, log_level: str) -> int:
     """``vendo-tray [--demo]``: the tray app until Quit; returns the exit code."""
     import qasync
+
+    reason = no_display_reason()
+    if reason is not None:
+        print(f"vendo-tray: {reason}", file=sys.stderr)
+        return 2
 
     from vendo_tray.ui.platform_id import apply_platform_identity
 
