@@ -22,19 +22,18 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-#: Debian packages the app and its real-parts tests need (Qt's xcb plugin, Xvfb, a tray
-#: host, a session bus, a notification daemon, a Secret Service, screenshot tools).
-SYSTEM_PACKAGES = [
-    "xvfb", "xauth", "dbus", "dbus-x11", "libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0",
-    "libxcb-xinerama0", "libxcb-render-util0", "libxcb-image0", "libxcb-shape0", "libxcb-randr0",
-    "libxcb-xfixes0", "libxcb-sync1", "libxcb-xkb1", "libxkbcommon-x11-0", "libegl1", "libgl1",
-    "libfontconfig1", "libdbus-1-3", "fonts-dejavu-core", "trayer", "dunst", "libnotify-bin",
-    "gnome-keyring", "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps",
-    "desktop-file-utils",
+#: Debian packages the app itself needs to show its tray and windows (Qt's xcb plugin).
+RUNTIME_PACKAGES = [
+    "libxcb-icccm4", "libxcb-keysyms1", "libxcb-cursor0", "libxcb-xinerama0", "libxcb-render-util0",
+    "libxcb-image0", "libxcb-shape0", "libxcb-randr0", "libxcb-xfixes0", "libxcb-sync1", "libxcb-xkb1",
+    "libxkbcommon-x11-0", "libegl1", "libgl1", "libfontconfig1", "libdbus-1-3", "fonts-dejavu-core",
 ]
-#: Commands whose presence shows the packages above are installed.
-SYSTEM_COMMANDS = ["Xvfb", "dbus-daemon", "dbus-send", "trayer", "dunst", "dunstctl",
-                   "gnome-keyring-daemon", "secret-tool", "import", "xdotool", "xdg-open"]
+#: ... and what the real-parts tests add: Xvfb, a tray host, a session bus, a notification
+#: daemon, a Secret Service, screenshot and click tools, and what packaging checks use.
+TEST_PACKAGES = RUNTIME_PACKAGES + [
+    "xvfb", "xauth", "dbus", "dbus-x11", "trayer", "dunst", "libnotify-bin", "gnome-keyring",
+    "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps", "desktop-file-utils",
+]
 
 
 def log(message: str) -> None:
@@ -62,26 +61,31 @@ def ensure_venv(extras: str = "") -> None:
     stamp.write_text(digest)
 
 
-def missing_commands() -> list[str]:
-    return [c for c in SYSTEM_COMMANDS if shutil.which(c) is None]
+def missing_packages(packages: list[str]) -> list[str]:
+    """Which of ``packages`` dpkg does not have installed ([] where there is no dpkg to ask)."""
+    if shutil.which("dpkg-query") is None:
+        return []
+    listed = subprocess.run(["dpkg-query", "-W", "-f=${Package} ${db:Status-Status}\n", *packages],
+                            capture_output=True, text=True).stdout
+    installed = {line.split()[0] for line in listed.splitlines() if line.endswith(" installed")}
+    return [p for p in packages if p not in installed]
 
 
-def system_deps(required: bool) -> None:
-    """Install the Debian packages when something is missing (root with apt-get), else explain."""
-    missing = missing_commands()
+def system_deps(packages: list[str], *, required: bool) -> None:
+    """Install missing Debian packages (as root with apt-get), else say exactly how to."""
+    missing = missing_packages(packages)
     if not missing:
         return
     apt = shutil.which("apt-get")
     is_root = hasattr(os, "geteuid") and os.geteuid() == 0
     if apt and is_root:
-        log(f"installing system packages (missing: {', '.join(missing)})")
+        log(f"installing system packages: {' '.join(missing)}")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         if run([apt, "-q", "update"], env=env) != 0 or \
-           run([apt, "install", "-y", "-q", "--no-install-recommends", *SYSTEM_PACKAGES], env=env) != 0:
+           run([apt, "install", "-y", "-q", "--no-install-recommends", *missing], env=env) != 0:
             sys.exit("build.py: apt-get install failed")
         return
-    hint = f"sudo apt-get install -y {' '.join(SYSTEM_PACKAGES)}" if apt else "your package manager"
-    message = f"missing system tools: {', '.join(missing)}; install them with: {hint}"
+    message = f"missing system packages; install them with: sudo apt-get install -y {' '.join(missing)}"
     if required:
         sys.exit(f"build.py: {message}")
     log(message)
@@ -99,7 +103,7 @@ def has_configured_key() -> bool:
 def cmd_run(extra: list[str]) -> int:
     ensure_venv()
     if sys.platform.startswith("linux"):
-        system_deps(required=False)
+        system_deps(RUNTIME_PACKAGES, required=False)
     args = list(extra)
     if "--demo" not in args and not has_configured_key():
         log("no API key configured: starting in demo mode against the built-in simulator")
@@ -110,7 +114,7 @@ def cmd_run(extra: list[str]) -> int:
 def cmd_test(extra: list[str]) -> int:
     ensure_venv("test")
     if sys.platform.startswith("linux"):
-        system_deps(required=True)
+        system_deps(TEST_PACKAGES, required=True)
     # pytest exits 5 when it collected nothing: that is a failure here, like any non-zero.
     return run([PYTHON, "-m", "pytest", *extra])
 
@@ -136,7 +140,7 @@ def main() -> int:
     parser.add_argument("args", nargs=argparse.REMAINDER, help="passed on (to vendo-tray, pytest, …)")
     ns = parser.parse_args()
     if ns.command == "system-deps":
-        system_deps(required=True)
+        system_deps(TEST_PACKAGES, required=True)
         return 0
     return {"run": cmd_run, "test": cmd_test, "bundle": cmd_bundle, "bench": cmd_bench}[ns.command](ns.args)
 
