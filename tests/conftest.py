@@ -15,8 +15,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import desktop
 import pytest
+
+import desktop
 
 _session: dict[str, object] = {}
 TEST_KEY = "vendo_sk_test_0123456789abcdef"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
 from vendo_tray.core.monitor import Monitor
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import Phase

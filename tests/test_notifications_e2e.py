@@ -23,12 +23,13 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import desktop
 import pytest
-from conftest import TEST_KEY
-from notify_server import NotifyMonitor
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices
+
+import desktop
+from conftest import TEST_KEY
+from notify_server import NotifyMonitor
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.simulator.scenarios import NOTION_ERROR

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from desktop_notifier.backends.dummy import DummyNotificationCenter
-from notify_server import NotificationServer
 from PySide6.QtWidgets import QSystemTrayIcon
+
+from notify_server import NotificationServer
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.ui import notifier as notifier_mod
 from vendo_tray.ui.notifier import MAX_TITLE, Mode, Notifier

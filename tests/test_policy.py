@@ -21,9 +21,22 @@ from vendo_tray.core import policy as policy_module
 from vendo_tray.core.kinds import VendoEvent, normalize
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import ActionKind, Notice, Urgency, Withdraw
-from vendo_tray.core.policy import (BODY_MAX, BURST_POPUPS, BURST_WINDOW, DEFAULT_NOTIFY, MAX_HOLD,
-                                    OFFLINE_AFTER, QUIET_SECONDS, SETTLE, TITLE_MAX, Policy, PolicyPrefs,
-                                    in_one_hour, next_morning, plain)
+from vendo_tray.core.policy import (
+    BODY_MAX,
+    BURST_POPUPS,
+    BURST_WINDOW,
+    DEFAULT_NOTIFY,
+    MAX_HOLD,
+    OFFLINE_AFTER,
+    QUIET_SECONDS,
+    SETTLE,
+    TITLE_MAX,
+    Policy,
+    PolicyPrefs,
+    in_one_hour,
+    next_morning,
+    plain,
+)
 from vendo_tray.core.state import Phase, Snapshot
 
 KEY = "vendo_sk_test_KEY"

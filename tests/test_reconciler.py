@@ -19,7 +19,10 @@ from vendo_tray.client._models import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import APIConnectionError, AuthError, RateLimited, ServerError
 from vendo_tray.core.kinds import Kind, normalize
 from vendo_tray.core.reconciler import (
-    RECONCILER_SOURCE, Reconciler, is_synthesized, missed_events,
+    RECONCILER_SOURCE,
+    Reconciler,
+    is_synthesized,
+    missed_events,
 )
 from vendo_tray.core.state import Snapshot
 

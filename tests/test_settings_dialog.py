@@ -9,18 +9,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import desktop
 import pytest
 from keyring.backends import fail
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit
+
+import desktop
 from keyring_helpers import (
     files_containing,
     lock_login_keyring,
     secret_tool_lookup,
     unlock_login_keyring,
 )
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
 from vendo_tray.client.errors import AuthError
 from vendo_tray.core.secrets import KeyStore
 from vendo_tray.core.settings import Settings
