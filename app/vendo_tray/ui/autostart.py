@@ -42,6 +42,22 @@ def launch_command() -> list[str]:
     return [sys.executable, "-m", "vendo_tray"]
 
 
+class _EntryFile:
+    """A login item that is one file: present = enabled (XDG .desktop, LaunchAgent .plist)."""
+
+    path: Path
+
+    def is_enabled(self) -> bool:
+        return self.path.is_file()
+
+    def disable(self) -> None:
+        try:
+            self.path.unlink()
+            log.info("start at login disabled (removed %s)", self.path)
+        except FileNotFoundError:
+            pass
+
+
 # -- Linux: XDG autostart ----------------------------------------------------
 
 _DESKTOP_RESERVED = set(' \t\n"\'\\><~|&;$*?#()`')
@@ -60,15 +76,12 @@ def desktop_exec_line(command: list[str]) -> str:
     return " ".join(_desktop_exec_quote(a) for a in command).replace("\\", "\\\\")
 
 
-class XdgAutostart:
+class XdgAutostart(_EntryFile):
     """``<id>.desktop`` in ``$XDG_CONFIG_HOME/autostart``."""
 
     def __init__(self, config_home: Path | None = None) -> None:
         base = config_home or Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
         self.path = base / "autostart" / f"{APP_ID}.desktop"
-
-    def is_enabled(self) -> bool:
-        return self.path.is_file()
 
     def enable(self, command: list[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,24 +102,14 @@ class XdgAutostart:
         os.replace(tmp, self.path)
         log.info("start at login enabled (%s)", self.path)
 
-    def disable(self) -> None:
-        try:
-            self.path.unlink()
-            log.info("start at login disabled (removed %s)", self.path)
-        except FileNotFoundError:
-            pass
-
 
 # -- macOS: LaunchAgent --------------------------------------------------------
 
-class LaunchAgent:
+class LaunchAgent(_EntryFile):
     """``~/Library/LaunchAgents/<id>.plist`` with RunAtLoad, read by launchd at login."""
 
     def __init__(self, home: Path | None = None) -> None:
         self.path = (home or Path.home()) / "Library" / "LaunchAgents" / f"{APP_ID}.plist"
-
-    def is_enabled(self) -> bool:
-        return self.path.is_file()
 
     def enable(self, command: list[str]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,13 +123,6 @@ class LaunchAgent:
         }
         self.path.write_bytes(plistlib.dumps(payload))
         log.info("start at login enabled (%s)", self.path)
-
-    def disable(self) -> None:
-        try:
-            self.path.unlink()
-            log.info("start at login disabled (removed %s)", self.path)
-        except FileNotFoundError:
-            pass
 
 
 # -- Windows: HKCU Run -----------------------------------------------------------
