@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from dbus_fast import BusType, DBusError, Message, MessageType, NameFlag, RequestNameReply, Variant
 from dbus_fast.aio import MessageBus
@@ -115,13 +115,79 @@ class _Interface(ServiceInterface):
         return [id, action_key]
 
 
-class NotificationServer:
+class _BusThread:
+    """A D-Bus client running on its own asyncio loop in a background thread.
+
+    Subclasses connect in ``_connect`` (and set ``self._bus``); ``start`` returns
+    once that succeeded, or raises what it raised.
+    """
+
+    thread_name = "bus-thread"
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _bus: MessageBus | None = None
+
+    async def _connect(self) -> None:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 10.0) -> Self:
+        """Connect; returns once connected (raises what connecting raised)."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self._connect())
+            except BaseException as exc:  # noqa: BLE001 - reported to start()
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name=self.thread_name, daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError(f"{self.thread_name} did not start")
+        if errors:
+            raise errors[0]
+        return self
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None or self._thread is None:
+            return
+
+        def shutdown() -> None:
+            if self._bus is not None:
+                self._bus.disconnect()
+            loop.stop()
+
+        loop.call_soon_threadsafe(shutdown)
+        self._thread.join(5)
+        self._loop = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class NotificationServer(_BusThread):
     """A test notification server in a background thread.
 
     ``capabilities`` and ``server_name`` shape what clients see (e.g. drop
     "actions", or pose as "Xfce Notify Daemon"); ``fail_notify`` makes Notify
     answer with a D-Bus error; ``notify_delay`` makes it slow.
     """
+
+    thread_name = "notify-server"
 
     def __init__(self, bus_address: str | None = None, *,
                  capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES,
@@ -146,34 +212,6 @@ class NotificationServer:
 
     # ---------------------------------------------------------------- control
 
-    def start(self, timeout: float = 10.0) -> "NotificationServer":
-        """Connect and own the name; returns once owned (raises if taken)."""
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._connect())
-            except BaseException as exc:  # noqa: BLE001 - reported to start()
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="notify-server", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("notification server did not start")
-        if errors:
-            raise errors[0]
-        return self
-
     async def _connect(self) -> None:
         if self.bus_address:
             bus = await MessageBus(bus_address=self.bus_address).connect()
@@ -186,26 +224,6 @@ class NotificationServer:
             bus.disconnect()
             raise RuntimeError(f"{BUS_NAME} is already owned on this bus ({reply.name})")
         self._bus = bus
-
-    def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._thread is None:
-            return
-
-        def shutdown() -> None:
-            if self._bus is not None:
-                self._bus.disconnect()
-            loop.stop()
-
-        loop.call_soon_threadsafe(shutdown)
-        self._thread.join(5)
-        self._loop = None
-
-    def __enter__(self) -> "NotificationServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # ------------------------------------------------------------ simulation
 
@@ -318,8 +336,10 @@ class MonitoredNotify:
         return self.hints.get("urgency")
 
 
-class NotifyMonitor:
+class NotifyMonitor(_BusThread):
     """Watches org.freedesktop.Notifications traffic on a bus, like dbus-monitor."""
+
+    thread_name = "notify-monitor"
 
     def __init__(self, bus_address: str | None = None) -> None:
         self.bus_address = bus_address or os.environ.get("DBUS_SESSION_BUS_ADDRESS")
@@ -331,32 +351,6 @@ class NotifyMonitor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._bus: MessageBus | None = None
-
-    def start(self, timeout: float = 10.0) -> "NotifyMonitor":
-        ready = threading.Event()
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            loop = asyncio.new_event_loop()
-            self._loop = loop
-            try:
-                loop.run_until_complete(self._connect())
-            except BaseException as exc:  # noqa: BLE001 - reported to start()
-                errors.append(exc)
-                ready.set()
-                loop.close()
-                return
-            ready.set()
-            loop.run_forever()
-            loop.close()
-
-        self._thread = threading.Thread(target=run, name="notify-monitor", daemon=True)
-        self._thread.start()
-        if not ready.wait(timeout):
-            raise TimeoutError("bus monitor did not start")
-        if errors:
-            raise errors[0]
-        return self
 
     async def _connect(self) -> None:
         bus = await MessageBus(bus_address=self.bus_address).connect()
@@ -370,26 +364,6 @@ class NotifyMonitor:
             bus.disconnect()
             raise RuntimeError(f"BecomeMonitor refused: {reply.body if reply else 'no reply'}")
         self._bus = bus
-
-    def stop(self) -> None:
-        loop = self._loop
-        if loop is None or self._thread is None:
-            return
-
-        def shutdown() -> None:
-            if self._bus is not None:
-                self._bus.disconnect()
-            loop.stop()
-
-        loop.call_soon_threadsafe(shutdown)
-        self._thread.join(5)
-        self._loop = None
-
-    def __enter__(self) -> "NotifyMonitor":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _on_message(self, msg: Message) -> bool:
         if self._bus is None:
