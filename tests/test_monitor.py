@@ -279,3 +279,18 @@ async def test_a_failure_deciding_on_one_event_costs_no_other_event(simulator, a
                     what="the next event's notice")
         assert all(monitor.store.get(k) for k in keys)
         assert [e.key for e in rec.events if e.key in keys] == keys
+
+
+def test_pause_shows_in_state_and_a_time_already_past_does_not_pause(tmp_path) -> None:
+    from datetime import datetime, timedelta
+
+    store = Store.open(tmp_path / "h.db")
+    monitor = Monitor(settings=Settings(), key=None, key_source=None, store=store)
+    soon = datetime.now().astimezone() + timedelta(hours=1)
+    monitor.pause(soon)
+    assert monitor.state.paused_until == soon
+    monitor.resume()
+    assert monitor.state.paused_until is None
+    monitor.pause(datetime.now().astimezone() - timedelta(minutes=1))
+    assert monitor.state.paused_until is None and not monitor.state.paused
+    store.close()

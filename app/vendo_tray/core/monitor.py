@@ -148,7 +148,7 @@ class Monitor:
 
     def pause(self, until: datetime) -> None:
         self._emit_notices(self.policy.pause(until))
-        self._emit_state(paused_until=until)
+        self._emit_state(paused_until=self.policy.paused_until)  # None when `until` is already past
 
     def resume(self) -> None:
         self._emit_notices(self.policy.resume())
