@@ -294,3 +294,28 @@ def test_pause_shows_in_state_and_a_time_already_past_does_not_pause(tmp_path) -
     monitor.pause(datetime.now().astimezone() - timedelta(minutes=1))
     assert monitor.state.paused_until is None and not monitor.state.paused
     store.close()
+
+
+async def test_after_a_restart_what_happened_meanwhile_is_one_notice_about_what_still_matters(
+        simulator, api_key, tmp_path) -> None:
+    path = tmp_path / "history.db"
+    async with running(simulator, api_key, path) as (monitor, rec):
+        await until(live(monitor), what="live")
+        simulator.set_balance(9_000_000)
+        await until(lambda: any(e.kind is Kind.BALANCE for e in rec.events), what="a first event")
+    # Away: two connections break for good, one breaks and heals.
+    await asyncio.sleep(1.2)  # so the replayed events are dated well before the next connection
+    simulator.set_connection_status("slack", "needs_reauth")
+    simulator.set_connection_status("notion", "error", "Notion API timed out")
+    simulator.set_connection_status("gmail", "needs_reauth")
+    simulator.set_connection_status("gmail", "connected")
+    await asyncio.sleep(1.2)
+    async with running(simulator, api_key, path) as (monitor, rec):
+        await until(lambda: any(n.subject == "summary" for n in rec.shown()), timeout=10,
+                    what="the catch-up summary")
+        shown = rec.shown()
+        assert [n.subject for n in shown] == ["summary"], "no popup per replayed event"
+        assert shown[0].title == "While Vendo Tray was away: 2 connections need attention"
+        assert "Gmail" not in shown[0].body
+        simulator.set_connection_status("linear", "needs_reauth")  # live again: pops at once
+        await until(lambda: any(n.subject == "connection:linear" for n in rec.shown()), what="a live popup")

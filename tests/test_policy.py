@@ -960,3 +960,37 @@ def test_before_the_connections_list_arrives_titles_use_a_readable_slug() -> Non
     assert _name_from_slug("google-calendar") == "Google Calendar"
     assert _name_from_slug("hub_spot") == "Hub Spot"
     assert _name_from_slug(None) is None
+
+
+# ================================================================ catch-up
+@pytest.mark.parametrize("gen", GENS)
+def test_a_replay_ends_in_one_notice_about_what_still_matters(gen: str) -> None:
+    r = rig()
+    r.policy.begin_catch_up()
+    r.spaced(reauth(gen, slug="a", cid="c_a") + error(gen, slug="b")
+             + reauth(gen, slug="c", cid="c_c") + connected(gen, slug="c", cid="c_c"))
+    assert notices(r.out) == [] and r.policy.catching_up
+    got = r.policy.end_catch_up()
+    assert len(got) == 1
+    assert got[0].subject == "summary" and got[0].title == "While Vendo Tray was away: 2 connections need attention"
+    assert got[0].body.startswith("A, B. "), "C broke and healed while away: not reported"
+    assert r.policy.end_catch_up() == [], "ending twice says nothing more"
+
+
+def test_one_thing_missed_comes_back_as_its_own_notice_and_live_events_pop_again() -> None:
+    r = rig()
+    r.policy.begin_catch_up()
+    r.spaced(reauth("live", slug="slack"))
+    [notice] = r.policy.end_catch_up()
+    assert notice.subject == "connection:slack" and notice.buttons[0].label == "Re-authorize"
+    r.spaced(error("live", slug="notion"))
+    assert [n.subject for n in notices(r.out)] == ["connection:notion"]
+
+
+def test_catch_up_while_paused_leaves_the_summary_to_the_pause() -> None:
+    r = rig()
+    r.policy.pause_for(timedelta(hours=1))
+    r.policy.begin_catch_up()
+    r.spaced(reauth("live", slug="a") + reauth("live", slug="b"))
+    assert r.policy.end_catch_up() == []
+    assert r.policy.resume()[0].title == "While paused: 2 connections need re-authorization"

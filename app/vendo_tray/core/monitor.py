@@ -32,7 +32,7 @@ from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Notice, Withdraw
 from vendo_tray.core.policy import Policy, PolicyPrefs
-from vendo_tray.core.reconciler import ClientSource, Reconciler
+from vendo_tray.core.reconciler import ClientSource, Reconciler, is_synthesized
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, MonitorListener, Phase, Snapshot
 from vendo_tray.core.store import Store
@@ -46,6 +46,12 @@ OFFLINE_RETRY_MAX = 300.0
 TICK_SECONDS = 1.0
 #: A wall-clock jump this much larger than the monotonic one means we slept.
 WAKE_JUMP_SECONDS = 30.0
+#: After a (re)connect that resumed with Last-Event-ID, the replay arrives at once; events
+#: dated before the connection (or synthesized by the reconciler) within this window are
+#: summarized in one notice rather than popped one by one.
+CATCH_UP_SECONDS = 3.0
+#: An event dated this much before the connection opened is a replay (allows small clock skew).
+REPLAY_SLACK_SECONDS = 1.0
 #: Most events handled per store transaction when a burst arrives: big enough to make
 #: a 10,000-event burst cheap, small enough to keep each loop turn well under 100 ms.
 MAX_BATCH = 200
@@ -94,6 +100,8 @@ class Monitor:
         self._client: AsyncVendo | None = None
         self._reconciler: Reconciler | None = None
         self._was_live = False
+        self._opened_at: float | None = None  # wall time the current stream opened
+        self._opened_mono: float | None = None
 
     # ----------------------------------------------------------------- listeners
     def add_listener(self, listener: MonitorListener) -> None:
@@ -309,6 +317,9 @@ class Monitor:
             if self._was_live and self._reconciler is not None:
                 self._reconciler.on_gap()  # a reconnect: catch up on what the replay may not hold
             self._was_live = True
+            self._opened_at, self._opened_mono = time.time(), self._clock()
+            if self.store.last_event_id() is not None:  # resuming: a replay is on its way
+                self.policy.begin_catch_up()
             self._set_phase(Phase.LIVE)
         elif status.phase == "backoff":
             detail = status.error or (f"HTTP {status.http_status}" if status.http_status else None)
@@ -343,11 +354,20 @@ class Monitor:
             try:
                 if self._reconciler is not None and event.kind.group in ("connection", "billing"):
                     self._reconciler.on_event(event)
+                if self.policy.catching_up and not self._is_catch_up(event):
+                    self._emit_notices(self.policy.end_catch_up())  # the replay is over
                 if event.kind is not Kind.STREAM_ERROR:
                     self._emit_notices(self.policy.on_event(event, snapshot))
             except Exception:  # a bug deciding on one event must not cost the rest of the batch
                 log.exception("deciding on event %s (%s) failed; it is stored and shown",
                               event.key, event.wire_kind)
+
+    def _is_catch_up(self, event: VendoEvent) -> bool:
+        """Did this happen while we were away? (a replayed or reconciler-synthesized event)"""
+        if is_synthesized(event):
+            return True
+        return (event.at is not None and self._opened_at is not None
+                and event.at.timestamp() < self._opened_at - REPLAY_SLACK_SECONDS)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
         self._emit_state(snapshot=snapshot)
@@ -368,6 +388,9 @@ class Monitor:
                 self.woke_up()
             last_wall, last_mono = wall, mono
             try:
+                if (self.policy.catching_up and self._opened_mono is not None
+                        and self._clock() - self._opened_mono >= CATCH_UP_SECONDS):
+                    self._emit_notices(self.policy.end_catch_up())
                 self._emit_notices(self.policy.tick())
             except Exception:
                 log.exception("policy tick failed")

@@ -69,6 +69,12 @@ Pause and toggles
     ones still unhealthy become ONE notice: the notice itself when only one
     subject was missed, else a "While paused: …" summary.
 
+Catch-up
+    Between :meth:`begin_catch_up` and :meth:`end_catch_up` (the monitor
+    brackets the replay after a restart or a gap) events move state as while
+    paused, and the end brings ONE notice about what is still unhealthy
+    ("While Vendo Tray was away: …"); what broke and healed meanwhile says nothing.
+
 Text
     Titles and bodies are plain text: control and format characters (bidi
     overrides, zero-width) dropped, whitespace collapsed, capped at
@@ -255,6 +261,7 @@ class Policy:
         self._burst: _Burst | None = None
         self._paused_until: datetime | None = None
         self._missed = _Held()
+        self._catching_up = False
         self._quiet_until = clock() + QUIET_SECONDS
         self._offline_since: float | None = None
         self._offline_detail: str | None = None
@@ -370,6 +377,34 @@ class Policy:
             return []
         self._paused_until = None
         log.info("notifications resumed")
+        if self._catching_up:
+            return []  # the catch-up's own summary will include what the pause held
+        return self._deliver_missed("While paused")
+
+    def begin_catch_up(self) -> None:
+        """Events now arriving happened while we were away (a replay after a restart or gap).
+
+        Like a pause: they move state but raise no popups; :meth:`end_catch_up`
+        then says in ONE notice what still matters, so a restart after a night
+        away does not replay the night popup by popup, and a connection that
+        broke and healed while we were gone raises nothing.
+        """
+        self._catching_up = True
+
+    def end_catch_up(self) -> list[Notice | Withdraw]:
+        """The replay is over: one notice about what is still unhealthy (unless paused)."""
+        if not self._catching_up:
+            return []
+        self._catching_up = False
+        if self._paused_until is not None:
+            return []  # the pause's summary will carry it
+        return self._deliver_missed("While Vendo Tray was away")
+
+    @property
+    def catching_up(self) -> bool:
+        return self._catching_up
+
+    def _deliver_missed(self, prefix: str) -> list[Notice | Withdraw]:
         missed, self._missed = self._missed, _Held()
         if not missed:
             return []
@@ -377,7 +412,7 @@ class Policy:
         alerts = list(missed.items.values())
         if len(alerts) == 1 and not missed.overflow:
             return self._show(alerts[0], t)
-        return self._show_summary(alerts, missed.overflow, missed.overflow_topics, t, paused=True)
+        return self._show_summary(alerts, missed.overflow, missed.overflow_topics, t, prefix=prefix)
 
     @property
     def paused_until(self) -> datetime | None:
@@ -568,9 +603,9 @@ class Policy:
             log.debug("%s not shown: %s notifications are off", alert.subject, alert.topic)
             return []
         out = self._expire_pause()
-        if self._paused_until is not None:
+        if self._paused_until is not None or self._catching_up:
             self._missed.add(alert)
-            log.debug("%s not shown: paused", alert.subject)
+            log.debug("%s not shown: %s", alert.subject, "catching up" if self._catching_up else "paused")
             return out
         t = self._clock()
         while self._recent and t - self._recent[0][0] >= BURST_WINDOW:
@@ -598,7 +633,7 @@ class Policy:
         if not settled and t - burst.since < MAX_HOLD:
             return []
         out: list[Notice | Withdraw] = []
-        if self._paused_until is not None:
+        if self._paused_until is not None or self._catching_up:
             # Paused while the burst was held: what it never showed belongs to the pause summary.
             for subject in burst.fresh:
                 if subject in burst.held.items:
@@ -640,7 +675,7 @@ class Policy:
         return [notice]
 
     def _show_summary(self, alerts: list[_Alert], overflow: int, overflow_topics: Iterable[str], t: float,
-                      *, paused: bool = False) -> list[Notice | Withdraw]:
+                      *, prefix: str | None = None) -> list[Notice | Withdraw]:
         count = len(alerts) + overflow
         topics = {a.topic for a in alerts} | set(overflow_topics)
         if topics == {"needs_reauth"}:
@@ -654,7 +689,7 @@ class Policy:
         listed = ", ".join(names) + (f" and {more} more" if more > 0 else "")
         urgency = max((a.notice.urgency for a in alerts), key=_URGENCY_RANK.__getitem__, default=Urgency.NORMAL)
         open_window = Action("Open Vendo Tray", ActionKind.OPEN_WINDOW)
-        notice = self._notice(SUMMARY_SUBJECT, f"While paused: {what}" if paused else what,
+        notice = self._notice(SUMMARY_SUBJECT, f"{prefix}: {what}" if prefix else what,
                               f"{listed}. Open Vendo Tray to see them all.", urgency,
                               default=open_window, buttons=(open_window,))
         log.info("summary notice: %s", what)
