@@ -108,3 +108,29 @@ def test_without_a_tray_the_window_opens_and_the_icon_docks_when_a_tray_appears(
     finally:
         code, output = _stop(app)
     assert code == 0, output[-3000:]
+
+
+def test_the_display_going_away_at_logout_is_a_clean_exit(isolated_home: Path, tmp_path: Path) -> None:
+    """Logout: SIGTERM, and the X server gone while we quit; no crash report, exit 0.
+
+    (If X vanishes before Qt notices anything, Xlib itself exits the process
+    with status 1; nothing in Python runs then, so that case is not ours.)
+    """
+    import signal
+
+    display = desktop.start_xvfb("800x600x24")
+    log = tmp_path / "app.log"
+    env = {**os.environ, "DISPLAY": display.name}
+    try:
+        app = subprocess.Popen([sys.executable, "-m", "vendo_tray", "--demo"], env=env,
+                               stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        desktop.wait_until(lambda: "tray shows" in log.read_text(errors="replace"), 30, "the app to start")
+        app.send_signal(signal.SIGTERM)
+        desktop.wait_until(lambda: "quitting" in log.read_text(errors="replace"), 10, "the shutdown to begin")
+        desktop.stop_process(display.proc)  # the session ends while we are still quitting
+        code = app.wait(30)
+    finally:
+        desktop.stop_process(display.proc)
+    text = log.read_text(errors="replace")
+    assert code == 0, text[-2000:]
+    assert "CRITICAL" not in text and "Traceback" not in text and "was destroyed" not in text

@@ -468,6 +468,17 @@ def run_app(demo: bool, log_level: str) -> int:
         return loop.run_until_complete(shell.main())
     except KeyboardInterrupt:
         return 130
+    except RuntimeError as exc:
+        # Qt ended its event loop under us: the display went away (logout, X server
+        # gone) while we were quitting or running. That is the end of a session,
+        # not a crash: say so in one line and exit cleanly.
+        if "Event loop stopped before Future completed" not in str(exc):
+            raise
+        log.warning("the display went away; Vendo Tray is quitting with the session")
+        for task in asyncio.all_tasks(loop):
+            task.cancel()  # never run again: keep asyncio from reporting them as destroyed
+            task._log_destroy_pending = False  # type: ignore[attr-defined]
+        return 0
     finally:
         with contextlib.suppress(Exception):
             loop.run_until_complete(loop.shutdown_asyncgens())
