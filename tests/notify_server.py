@@ -123,6 +123,7 @@ class _BusThread:
     """
 
     thread_name = "bus-thread"
+    _cond: threading.Condition  # set by subclasses; notified on every recorded change
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _bus: MessageBus | None = None
@@ -177,6 +178,17 @@ class _BusThread:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def wait_for(self, predicate: Callable[[Self], bool], timeout: float = 5.0) -> bool:
+        """Wait until ``predicate(self)`` holds (checked whenever ``self._cond`` is notified)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
 
 
 class NotificationServer(_BusThread):
@@ -254,17 +266,6 @@ class NotificationServer(_BusThread):
         done.wait(5)
 
     # ----------------------------------------------------------------- waits
-
-    def wait_for(self, predicate: Callable[["NotificationServer"], bool], timeout: float = 5.0) -> bool:
-        """Wait until ``predicate(self)`` holds (checked on every change)."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
 
     def wait_calls(self, count: int, timeout: float = 5.0) -> list[NotifyCall]:
         """Wait for at least ``count`` Notify calls; returns a copy of all of them."""
@@ -394,16 +395,6 @@ class NotifyMonitor(_BusThread):
         # Claim every message: dbus-fast would otherwise answer method calls with
         # an error, and a monitor that sends anything is thrown off the bus.
         return True
-
-    def wait_for(self, predicate: Callable[["NotifyMonitor"], bool], timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while not predicate(self):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
 
     def answered(self) -> list[MonitoredNotify]:
         """The Notify calls the server has answered, in order."""

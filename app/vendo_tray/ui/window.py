@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QByteArray,
     QItemSelectionModel,
     QModelIndex,
@@ -377,13 +378,7 @@ class MainWindow(QMainWindow):
         self.events_model = EventTableModel(self._monitor.store, self)
         self.events_model.count_changed.connect(self._update_count_label)
         self.events_model.rowsInserted.connect(self._keep_scroll_on_prepend)
-        self.events_view = view = QTableView()
-        view.setModel(self.events_model)
-        view.setAccessibleName("Recent events")
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setTabKeyNavigation(False)  # Tab leaves the table, arrows move inside it
+        self.events_view = view = _row_table(self.events_model, "Recent events")
         view.setWordWrap(False)
         view.setShowGrid(False)
         view.setAlternatingRowColors(True)
@@ -423,13 +418,7 @@ class MainWindow(QMainWindow):
         column = QVBoxLayout(page)
         column.setContentsMargins(8, 8, 8, 8)
         self.connections_model = ConnectionTableModel(self)
-        self.connections_view = view = QTableView()
-        view.setModel(self.connections_model)
-        view.setAccessibleName("Connections")
-        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        view.setTabKeyNavigation(False)
+        self.connections_view = view = _row_table(self.connections_model, "Connections")
         view.setShowGrid(False)
         view.setAlternatingRowColors(True)
         view.setWordWrap(False)
@@ -650,3 +639,15 @@ class MainWindow(QMainWindow):
         self.save_layout()
         event.ignore()
         self.hide()
+
+
+def _row_table(model: QAbstractItemModel, name: str) -> QTableView:
+    """A read-only table that selects one whole row; Tab leaves it, arrows move inside it."""
+    view = QTableView()
+    view.setModel(model)
+    view.setAccessibleName(name)
+    view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    view.setTabKeyNavigation(False)
+    return view
