@@ -146,12 +146,8 @@ class _Stream:
                 await self._write(wire.PING)
             elif item is WAKE:
                 ending = await self._take_faults()
-            elif item is DISCONNECT:
-                return "gone"
-            elif item is STOP or item is CLOSE:
-                return "clean"
-            elif item is ABORT:
-                return "abort"
+            elif (end := _ending(item)) is not None:
+                return end
             else:
                 ending = await self._write_event(item)
             if ending is not None:
@@ -159,13 +155,8 @@ class _Stream:
 
     async def _stall(self, sub: Subscriber) -> str:
         while True:
-            item = await sub.queue.get()
-            if item is DISCONNECT:
-                return "gone"
-            if item is STOP or item is CLOSE:
-                return "clean"
-            if item is ABORT:
-                return "abort"
+            if (end := _ending(await sub.queue.get())) is not None:
+                return end
 
     async def _write_event(self, event: wire.WireEvent) -> str | None:
         if self.cut is None:
@@ -229,3 +220,14 @@ class _Stream:
         while True:
             await asyncio.sleep(self.sim.ping_interval)
             sub.queue.put_nowait(PING)
+
+
+def _ending(item: object) -> str | None:
+    """How a stream ends on a hub signal ("gone", "clean", "abort"), or None to go on."""
+    if item is DISCONNECT:
+        return "gone"
+    if item is STOP or item is CLOSE:
+        return "clean"
+    if item is ABORT:
+        return "abort"
+    return None
