@@ -449,3 +449,19 @@ async def test_server_down_keeps_the_snapshot_and_catches_up_when_back(simulator
         live.rec.on_gap()
         await eventually(lambda: any(e.kind is Kind.NEEDS_REAUTH for e in live.missed))
         assert [e.slug for e in live.missed if e.kind is Kind.NEEDS_REAUTH] == [slug]
+
+
+@pytest.mark.parametrize("turns", range(8))
+async def test_a_stop_right_after_a_wake_up_is_never_swallowed(turns: int) -> None:
+    """The monitor stops the reconciler on every restart; a stop arriving while the wait
+    loop unwinds its waker (a few loop turns after a trigger) was swallowed, the reconciler
+    ran on forever and the monitor, waiting for it, never reopened the stream (issue 9)."""
+    harness = Harness()
+    await harness.start()
+    harness.rec.on_gap()  # wakes the wait loop, as the stream's reopening does
+    for _ in range(turns):
+        await asyncio.sleep(0)
+    harness.task.cancel()
+    done, _ = await asyncio.wait({harness.task}, timeout=2)
+    assert done, f"the reconciler ignored a stop {turns} loop turns after a wake-up"
+    assert harness.task.cancelled()

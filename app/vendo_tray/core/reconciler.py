@@ -29,7 +29,6 @@ old snapshot is kept; the loop never dies.  Qt-free; time is injected
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -40,6 +39,7 @@ from typing import Any, Protocol
 
 from vendo_tray.client._models import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import RateLimited
+from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.state import Snapshot
 
@@ -257,11 +257,9 @@ class Reconciler:
         try:
             await asyncio.wait({waker, sleeper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (waker, sleeper):
-                task.cancel()
-            for task in (waker, sleeper):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            # Not suppress(CancelledError) per task: a stop of the reconciler arriving
+            # while these unwind would be swallowed and the reconciler never stop.
+            await cancel_and_wait(waker, sleeper)
 
     async def refresh(self, *, diff: bool) -> Snapshot:
         """Refresh everything now (the balance only if the rate limit allows; else it is deferred).

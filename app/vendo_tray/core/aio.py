@@ -1,0 +1,51 @@
+"""Stopping child tasks without swallowing the caller's own cancellation.
+
+The tempting idiom ::
+
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+is wrong whenever the *caller* can itself be cancelled while it waits: the
+``CancelledError`` meant for the caller arrives at that ``await`` and is
+suppressed, so the caller carries on as if nobody had asked it to stop.  The
+reconciler did exactly that in its wait loop; a restart of the stream that
+landed in that window left a reconciler nobody could stop, the monitor waited
+for it forever and never opened the stream again (issue 9: "it can go deaf").
+
+:func:`cancel_and_wait` is the one way this codebase stops child tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+async def cancel_and_wait(*tasks: asyncio.Future[Any], timeout: float | None = None) -> set[asyncio.Future[Any]]:
+    """Cancel ``tasks`` and wait until they have finished; return those still running.
+
+    A cancellation of the caller while it waits propagates (``asyncio.wait``
+    never swallows it, and never raises the children's exceptions either).
+    The children's results and exceptions are left on the tasks for the
+    caller to read.  ``timeout`` bounds the wait for children that take their
+    time unwinding; what is still running then is returned, already cancelled.
+    """
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return set()
+    done, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in done:
+        failure_of(task)  # marks the exception seen: asyncio then never logs it as lost
+    return pending
+
+
+def failure_of(task: asyncio.Future[Any]) -> BaseException | None:
+    """The exception a finished task ended with (None for a result or a cancellation)."""
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
