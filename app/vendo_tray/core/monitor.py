@@ -11,6 +11,14 @@ does not: after the client gives up (``stream.error``) it retries on a slower
 schedule (30 s doubling to 5 min), at once when the user asks, the key or base
 URL changes, or the network comes back; a rejected key parks it until the key
 changes.
+
+The invariant it keeps ("never deaf", issue 9): whenever a key is set and not
+rejected, the base URL is usable and :meth:`Monitor.run` is running, the
+monitor either has a stream open or has exactly one (re)connect scheduled
+with a known deadline -- :attr:`Monitor.liveness` says which, and
+``tests/test_supervisor.py`` checks it after every fault it throws.  Nothing
+may wait on a child task without a way out: child tasks are stopped with
+:func:`vendo_tray.core.aio.cancel_and_wait`, which never swallows a stop.
 """
 
 from __future__ import annotations
@@ -20,14 +28,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from vendo_tray.client import AsyncVendo
 from vendo_tray.client._models import StreamStatus
 from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
+from vendo_tray.core.aio import cancel_and_wait, failure_of
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Notice, Withdraw
@@ -55,6 +64,20 @@ REPLAY_SLACK_SECONDS = 1.0
 #: Most events handled per store transaction when a burst arrives: big enough to make
 #: a 10,000-event burst cheap, small enough to keep each loop turn well under 100 ms.
 MAX_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """Where the subscription stands, in the terms of the never-deaf invariant.
+
+    ``open``: a stream is open.  ``due``: exactly one (re)connect is scheduled for
+    the monotonic time ``at`` (``at`` already past: the attempt is under way).
+    ``parked``: only the user can help (no key, key rejected, unusable base URL).
+    ``stopped``: :meth:`Monitor.run` is not running.
+    """
+
+    mode: Literal["open", "due", "parked", "stopped"]
+    at: float | None = None
 
 
 def policy_prefs(settings: Settings) -> PolicyPrefs:
@@ -102,6 +125,9 @@ class Monitor:
         self._was_live = False
         self._opened_at: float | None = None  # wall time the current stream opened
         self._opened_mono: float | None = None
+        self.liveness = Liveness("stopped")
+        #: Client lifetimes (stream + reconciler) running now: never more than one.
+        self.lifetimes = 0
 
     # ----------------------------------------------------------------- listeners
     def add_listener(self, listener: MonitorListener) -> None:
@@ -197,17 +223,21 @@ class Monitor:
                 self._wake.clear()
                 if not self._key:
                     self._set_phase(Phase.KEY_MISSING, "No API key: add one in Settings")
+                    self._set_liveness("parked")
                     await self._wake.wait()
                     continue
+                self._set_liveness("due", self._clock())
                 outcome = await self._run_connected()
                 if outcome == "restart":
                     offline_delay = self._offline_retry[0]
                     continue
                 if outcome == "rejected":  # a bad key or base URL: only a change can help
+                    self._set_liveness("parked")
                     await self._wake.wait()
                     continue
                 # Offline: the client gave up; retry on the slower schedule.
                 self._set_phase(Phase.OFFLINE, self.state.detail, retry_in=offline_delay)
+                self._set_liveness("due", self._clock() + offline_delay)
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), offline_delay)
                 if self._restart:
@@ -215,9 +245,11 @@ class Monitor:
                 else:
                     offline_delay = min(offline_delay * 2, self._offline_retry[1])
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            self._set_liveness("stopped")
+            await cancel_and_wait(ticker)
+
+    def _set_liveness(self, mode: Literal["open", "due", "parked", "stopped"], at: float | None = None) -> None:
+        self.liveness = Liveness(mode, at)
 
     async def _run_connected(self) -> str:
         """One client lifetime: stream + reconciler until restart, rejection or give-up."""
@@ -229,6 +261,7 @@ class Monitor:
             return "rejected"
         self._set_phase(Phase.CONNECTING)
         self._client = client
+        self.lifetimes += 1
         # Seeded with the last snapshot, so a change that happened while we were away
         # (asleep, restarting, offline) is diffed and notified once the replay is in.
         previous = self.state.snapshot if self.state.snapshot.taken_at else None
@@ -248,22 +281,21 @@ class Monitor:
                     log.exception("events stream failed unexpectedly; retrying later")
                     self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
                     return "offline"
+            self._set_liveness("due", self._clock())  # a restart: the next stream is due now
             return "restart"
         finally:
             tasks = (stream_task, wake_task, recon_task)
-            for task in tasks:
-                task.cancel()
             try:
-                # gather, not a suppress(CancelledError) per task: a cancel of *this* task
-                # arriving during the teardown (the app quitting) must propagate, or run()
-                # would carry on and open a new stream.
-                results = await asyncio.gather(*tasks, return_exceptions=True)
-                for task, result in zip(tasks, results):
-                    if isinstance(result, Exception) and task not in done:  # done ones were read above
-                        log.error("%s failed", task.get_name(), exc_info=result)
+                # A cancel of *this* task arriving during the teardown (the app quitting)
+                # propagates, or run() would carry on and open a new stream.
+                await cancel_and_wait(*tasks)
+                for task in tasks:
+                    if task not in done and (error := failure_of(task)) is not None:
+                        log.error("%s failed", task.get_name(), exc_info=error)
             finally:
                 self._reconciler = None
                 self._client = None
+                self.lifetimes -= 1
                 await client.aclose()
 
     async def _consume(self, client: AsyncVendo) -> str:
@@ -301,9 +333,7 @@ class Monitor:
             await queue.join()
             return "offline"
         finally:
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            await cancel_and_wait(worker)
 
     def _rejected(self, exc: AuthError) -> str:
         detail = f"Key rejected: {exc.message}" + (f" ({exc.code})" if exc.code else "")
@@ -320,12 +350,18 @@ class Monitor:
             self._opened_at, self._opened_mono = time.time(), self._clock()
             if self.store.last_event_id() is not None:  # resuming: a replay is on its way
                 self.policy.begin_catch_up()
+            self._set_liveness("open")
             self._set_phase(Phase.LIVE)
         elif status.phase == "backoff":
             detail = status.error or (f"HTTP {status.http_status}" if status.http_status else None)
+            self._set_liveness("due", self._clock() + (status.delay or 0.0))
             self._set_phase(Phase.RECONNECTING, detail, retry_in=status.delay)
-        elif status.phase == "connecting" and self.state.phase is not Phase.LIVE:
-            self._set_phase(Phase.RECONNECTING if self._was_live else Phase.CONNECTING)
+        elif status.phase == "connecting":
+            self._set_liveness("due", self._clock())
+            if self.state.phase is not Phase.LIVE:
+                self._set_phase(Phase.RECONNECTING if self._was_live else Phase.CONNECTING)
+        elif status.phase == "closed":
+            self._set_liveness("due", self._clock())  # the monitor decides what comes next
 
     async def _process(self, queue: asyncio.Queue[tuple[VendoEvent, str | None]]) -> None:
         """Store, decide and publish events in batches, so a burst costs one transaction per batch."""

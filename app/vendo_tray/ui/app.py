@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 
 from vendo_tray import APP_NAME, __version__  # noqa: E402
 from vendo_tray.core import paths  # noqa: E402
+from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
 from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
 from vendo_tray.core.secrets import KeyStore  # noqa: E402
@@ -377,9 +378,7 @@ class TrayApp(QObject):
         log.info("quitting")
         self.tray.hide()
         if self._monitor_task is not None:
-            self._monitor_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._monitor_task
+            await cancel_and_wait(self._monitor_task)
         if self.notifier is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.notifier.aclose(), 3)
