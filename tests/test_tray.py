@@ -15,7 +15,7 @@ import desktop
 from vendo_tray.client._models import Balance, Connection
 from vendo_tray.core.state import AppState, Phase, Snapshot
 from vendo_tray.ui.icons import SIZES, TrayIconName, render_pixmap, tray_icon
-from vendo_tray.ui.tray import TrayController, pause_until_tomorrow, status_line, tooltip_text
+from vendo_tray.ui.tray import TrayController, status_line, tooltip_text
 
 pytestmark = pytest.mark.desktop
 
@@ -147,10 +147,34 @@ def test_left_click_opens_the_window_or_the_settings_without_a_key(tray: TrayCon
         tray.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)
 
 
-def test_pause_until_tomorrow_is_the_next_morning() -> None:
-    local = datetime(2026, 5, 2, 22, 30).astimezone()
-    until = pause_until_tomorrow(local)
-    assert until.date() == local.date() + timedelta(days=1) and until.hour == 8
+def _menu_pause_end(qapp, qtbot, now: datetime, item: str) -> datetime:
+    """Choose a Pause menu item with the wall clock at ``now``; when the pause it asks for ends."""
+    controller = TrayController(now=lambda: now)
+    try:
+        action = {"hour": controller.pause_hour_action, "tomorrow": controller.pause_tomorrow_action}[item]
+        with qtbot.waitSignal(controller.pause_requested) as blocker:
+            action.trigger()
+        return blocker.args[0]
+    finally:
+        controller.dispose()
+        controller.deleteLater()
+        qapp.processEvents()
+
+
+def test_menu_until_tomorrow_at_1am_ends_at_the_coming_morning_not_31_hours_later(qapp, qtbot) -> None:
+    night = datetime(2026, 5, 2, 1, 0).astimezone()
+    assert _menu_pause_end(qapp, qtbot, night, "tomorrow") == night.replace(hour=8)
+
+
+def test_menu_until_tomorrow_in_the_evening_ends_the_next_morning(qapp, qtbot) -> None:
+    evening = datetime(2026, 5, 2, 22, 30).astimezone()
+    until = _menu_pause_end(qapp, qtbot, evening, "tomorrow")
+    assert until.date() == evening.date() + timedelta(days=1) and (until.hour, until.minute) == (8, 0)
+
+
+def test_menu_for_one_hour_ends_an_hour_from_now(qapp, qtbot) -> None:
+    noon = datetime(2026, 5, 2, 12, 0).astimezone()
+    assert _menu_pause_end(qapp, qtbot, noon, "hour") == noon + timedelta(hours=1)
 
 
 def test_status_line_before_the_first_snapshot_says_only_the_phase() -> None:

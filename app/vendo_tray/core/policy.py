@@ -218,7 +218,8 @@ class _Burst:
     summarized: bool = False
 
 
-def _local_now() -> datetime:
+def local_now() -> datetime:
+    """Aware local wall time: what "until tomorrow" and "for an hour" count from."""
     return datetime.now().astimezone()
 
 
@@ -248,7 +249,7 @@ class Policy:
     """
 
     def __init__(self, prefs: PolicyPrefs, links: Links, clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = _local_now) -> None:
+                 now: Callable[[], datetime] = local_now) -> None:
         self.prefs = prefs
         self.links = links
         self._clock = clock

@@ -9,7 +9,8 @@ window and the dialogs.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from vendo_tray import APP_NAME
 from vendo_tray.core.display import balance_text, need_action_text
+from vendo_tray.core.policy import in_one_hour, local_now, next_morning
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
 
@@ -30,10 +32,6 @@ _PHASE_WORD = {
     Phase.KEY_MISSING: "No API key",
     Phase.KEY_REJECTED: "Key rejected",
 }
-
-#: Hour of the day "until tomorrow" resumes at (local time): the start of a working day.
-TOMORROW_HOUR = 8
-
 
 def status_line(state: AppState) -> str:
     """The menu's first line: ``"Live · 12 connections · $4.20"``."""
@@ -78,20 +76,12 @@ def _when(moment: datetime) -> str:
     return f"{local:%a %d %b %H:%M}"
 
 
-def pause_for_an_hour(now: datetime | None = None) -> datetime:
-    current = (now or datetime.now()).astimezone()
-    return current + timedelta(hours=1)
-
-
-def pause_until_tomorrow(now: datetime | None = None) -> datetime:
-    """Tomorrow at :data:`TOMORROW_HOUR` local time."""
-    current = (now or datetime.now()).astimezone()
-    day = current.date() + timedelta(days=1)
-    return datetime.combine(day, time(TOMORROW_HOUR), tzinfo=current.tzinfo)
-
-
 class TrayController(QObject):
-    """Owns the QSystemTrayIcon and its menu."""
+    """Owns the QSystemTrayIcon and its menu.
+
+    ``now`` (aware local wall time) is injected so a test can open the menu at 01:00;
+    when a pause ends is core's rule (:func:`next_morning`, :func:`in_one_hour`), not the tray's.
+    """
 
     open_window_requested = Signal()
     open_settings_requested = Signal()
@@ -102,8 +92,9 @@ class TrayController(QObject):
     about_requested = Signal()
     quit_requested = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None, now: Callable[[], datetime] = local_now) -> None:
         super().__init__(parent)
+        self._now = now
         self.state = AppState()
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
@@ -126,10 +117,10 @@ class TrayController(QObject):
         self.pause_menu = m.addMenu("Pause notifications")
         group = QActionGroup(self.pause_menu)
         group.setExclusive(True)
-        self.pause_hour_action = self._pause_item("For 1 hour", group,
-                                                  lambda: self.pause_requested.emit(pause_for_an_hour()))
+        self.pause_hour_action = self._pause_item(
+            "For 1 hour", group, lambda: self.pause_requested.emit(in_one_hour(self._now())))
         self.pause_tomorrow_action = self._pause_item(
-            "Until tomorrow", group, lambda: self.pause_requested.emit(pause_until_tomorrow()))
+            "Until tomorrow", group, lambda: self.pause_requested.emit(next_morning(self._now())))
         self.pause_menu.addSeparator()
         self.resume_action = self.pause_menu.addAction("Resume notifications", self.resume_requested.emit)
         self.reconnect_action = m.addAction("Reconnect now", self.reconnect_requested.emit)
