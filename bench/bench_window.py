@@ -60,7 +60,7 @@ def _child(db: Path, settings_dir: Path) -> dict[str, float]:
     from PySide6.QtCore import QEvent, QObject, QSettings
     from PySide6.QtWidgets import QApplication
 
-    from vendo_tray.client._models import Balance, Connection, SpendCaps
+    from vendo_tray.client import Balance, Connection, SpendCaps
     from vendo_tray.core.links import Links
     from vendo_tray.core.state import AppState, Phase, Snapshot
     from vendo_tray.core.store import Store

@@ -12,7 +12,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import VendoEvent, normalize
 from vendo_tray.core.state import Snapshot
 from vendo_tray.simulator.state import SimState

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.display import (
     Severity,
     balance_text,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vendo_tray.client._models import Balance, Connection
+from vendo_tray.client import Balance, Connection
 from vendo_tray.core.event_actions import (
     MANAGE,
     OPEN_DASHBOARD,

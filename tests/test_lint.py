@@ -1,4 +1,4 @@
-"""The code base stays clean by the project's own ruff rules (pyproject.toml [tool.ruff])."""
+"""The code base stays clean by the project's own rules: ruff ([tool.ruff]) and the layer contracts ([tool.importlinter])."""
 
 from __future__ import annotations
 
@@ -13,3 +13,11 @@ def test_ruff_finds_nothing() -> None:
     done = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_layer_rules_hold() -> None:
+    """import-linter checks pyproject's [tool.importlinter] contracts (no Qt below ui, the client's face)."""
+    lint_imports = Path(sys.executable).with_name("lint-imports")
+    done = subprocess.run([str(lint_imports), "--no-cache"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " 0 broken" in done.stdout, done.stdout

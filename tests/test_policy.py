@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from vendo_tray.client._models import Balance, Connection
+from vendo_tray.client import Balance, Connection
 from vendo_tray.core import policy as policy_module
 from vendo_tray.core.kinds import VendoEvent, normalize
 from vendo_tray.core.links import Links

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import APIConnectionError, AuthError, RateLimited, ServerError
 from vendo_tray.core.kinds import Kind, normalize
 from vendo_tray.core.reconciler import (

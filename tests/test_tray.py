@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QImage, QLinearGradient, QPainter
 from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 import desktop
-from vendo_tray.client._models import Balance, Connection
+from vendo_tray.client import Balance, Connection
 from vendo_tray.core.state import AppState, Phase, Snapshot
 from vendo_tray.ui.icons import SIZES, TrayIconName, render_pixmap, tray_icon
 from vendo_tray.ui.tray import TrayController, status_line, tooltip_text

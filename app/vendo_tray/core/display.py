@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from enum import StrEnum
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import ACTION_STATUSES, Kind, VendoEvent, format_micros
 from vendo_tray.core.state import AppState, Phase
 

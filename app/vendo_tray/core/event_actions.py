@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 from typing import Protocol
 
-from vendo_tray.client._models import Connection
+from vendo_tray.client import Connection
 from vendo_tray.core.display import needs_action
 from vendo_tray.core.kinds import ACTION_STATUSES, Kind, VendoEvent
 from vendo_tray.core.state import Snapshot

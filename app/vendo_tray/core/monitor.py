@@ -33,8 +33,7 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from vendo_tray.client import AsyncVendo
-from vendo_tray.client._models import StreamStatus
+from vendo_tray.client import AsyncVendo, StreamStatus
 from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
 from vendo_tray.core.aio import cancel_and_wait, failure_of
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize

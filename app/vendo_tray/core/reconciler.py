@@ -37,7 +37,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import RateLimited
 from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from vendo_tray.client._models import Balance, Connection, SpendCaps
+from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import ACTION_STATUSES, VendoEvent
 from vendo_tray.core.notices import Notice, Withdraw
 

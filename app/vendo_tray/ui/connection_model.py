@@ -14,7 +14,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QBrush
 
-from vendo_tray.client._models import Connection
+from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     connection_action_label,
     needs_action,

@@ -33,7 +33,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from vendo_tray.client._models import Connection
+from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     event_severity,
     exact_time,

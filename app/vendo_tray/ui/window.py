@@ -49,7 +49,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vendo_tray.client._models import Connection
+from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     GROUP_LABELS,
     Severity,
