@@ -51,16 +51,16 @@ def build_app(sim: Simulator) -> ASGIApp:
 
     def gate(request: Request) -> Response | None:
         """A request fault for this path, else the Bearer check."""
-        fault = sim._faults.take_request(request.url.path)
+        fault = sim.fault_book.take_request(request.url.path)
         if fault is not None:
             return error_response(fault)
-        return sim._auth_error(request)
+        return sim.auth_error(request)
 
     async def connections(request: Request) -> Response:
         return gate(request) or JSONResponse({"connections": sim.connections})
 
     async def balance(request: Request) -> Response:
-        return gate(request) or JSONResponse(sim._balance_json())
+        return gate(request) or JSONResponse(sim.balance_json())
 
     async def spend_caps(request: Request) -> Response:
         return gate(request) or JSONResponse(sim.spend_caps)

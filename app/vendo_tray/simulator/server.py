@@ -78,8 +78,8 @@ class Simulator:
         self._port = port
         self._lock = threading.RLock()
         self._state = SimState(low_balance_micros)
-        self._hub = EventHub(ring_size)
-        self._faults = FaultBook()
+        self.hub = EventHub(ring_size)
+        self.fault_book = FaultBook()
         self._key_state = "active"
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -184,7 +184,7 @@ class Simulator:
     def _begin_shutdown(self) -> None:
         if self._scenario is not None:
             self._scenario.cancel()
-        self._hub.signal_all(STOP)
+        self.hub.signal_all(STOP)
         if self._server is not None:
             self._server.should_exit = True
 
@@ -206,7 +206,7 @@ class Simulator:
             return self._publish(kind, data, wire or self.wire)
 
     def _publish(self, kind: str, data: dict[str, Any] | None, wire: Wire) -> str:
-        event = self._hub.publish(lambda sse_id: build_event(sse_id, kind, data, wire))
+        event = self.hub.publish(lambda sse_id: build_event(sse_id, kind, data, wire))
         log.info("event %s %s %s", event.sse_id, kind,
                  json.dumps(event.data, ensure_ascii=False, separators=(",", ":")))
         return event.sse_id
@@ -217,11 +217,11 @@ class Simulator:
     @property
     def history(self) -> list[dict[str, Any]]:
         """The ring buffer, oldest first: ``{"id", "kind", "data"}`` per event."""
-        return [{"id": e.sse_id, "kind": e.kind, "data": e.data} for e in self._hub.history()]
+        return [{"id": e.sse_id, "kind": e.kind, "data": e.data} for e in self.hub.history()]
 
     @property
     def last_event_id(self) -> str | None:
-        return self._hub.last_id
+        return self.hub.last_id
 
     def burst(self, n: int) -> list[str]:
         """Publish ``n`` plausible events at once without changing state; return their ids."""
@@ -298,7 +298,7 @@ class Simulator:
                 else:
                     raise ValueError(f"unknown spend-cap field {name!r}")
 
-    def _balance_json(self) -> dict[str, Any]:
+    def balance_json(self) -> dict[str, Any]:
         with self._lock:
             return self._state.balance_json(self.base_url)
 
@@ -310,7 +310,7 @@ class Simulator:
             raise ValueError(f"key state must be one of {sorted(KEY_STATES)}")
         self._key_state = state
 
-    def _auth_error(self, request: Request) -> Response | None:
+    def auth_error(self, request: Request) -> Response | None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
@@ -327,23 +327,23 @@ class Simulator:
     def add_fault(self, name: str, count: int = 1, **params: Any) -> None:
         """Arm a fault (see :mod:`.faults` for names, parameters and when each applies)."""
         fault = make_fault(name, count, params)
-        self._faults.add(fault)
+        self.fault_book.add(fault)
         log.info("fault armed: %s x%d %s", name, count,
                  {k: v for k, v in fault.params.items() if k != "data"})
         if name in STREAM_FAULTS:
-            self._hub.signal_all(WAKE, live_only=True)
+            self.hub.signal_all(WAKE, live_only=True)
 
     @property
     def faults(self) -> list[tuple[str, int]]:
         """Armed faults as (name, units left), oldest first."""
-        return self._faults.pending()
+        return self.fault_book.pending()
 
     def clear_faults(self) -> None:
-        self._faults.clear()
+        self.fault_book.clear()
 
     def drop_streams(self, abort: bool = False) -> int:
         """End every open stream now (``abort``: cut TCP instead); return how many."""
-        return self._hub.signal_all(ABORT if abort else CLOSE)
+        return self.hub.signal_all(ABORT if abort else CLOSE)
 
     # -- scenarios -------------------------------------------------------------------
 

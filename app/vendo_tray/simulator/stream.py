@@ -71,12 +71,12 @@ class EventsEndpoint:
             return
         last_id = request.headers.get("last-event-id")
         sim.stats.last_event_ids.append(last_id)
-        fault = sim._faults.take_request(wire.EVENTS_PATH)
+        fault = sim.fault_book.take_request(wire.EVENTS_PATH)
         if fault is not None and fault.name not in ("stall", "flap"):
             log.info("fault %s answers a stream request", fault.name)
             await error_response(fault)(scope, receive, send)
             return
-        denied = sim._auth_error(request)
+        denied = sim.auth_error(request)
         if denied is not None:
             await denied(scope, receive, send)
             return
@@ -104,7 +104,7 @@ class _Stream:
     async def run(self) -> None:
         sim = self.sim
         loop = asyncio.get_running_loop()
-        sub, replay = sim._hub.subscribe(loop, self.last_id, live=self.mode != "stall")
+        sub, replay = sim.hub.subscribe(loop, self.last_id, live=self.mode != "stall")
         sim.stats.open_streams += 1
         sim.stats.streams_opened += 1
         watcher = asyncio.create_task(self._watch_disconnect(sub))
@@ -123,7 +123,7 @@ class _Stream:
                 pinger = asyncio.create_task(self._ping(sub))
                 ending = await self._pump(sub, replay)
         finally:
-            sim._hub.unsubscribe(sub)
+            sim.hub.unsubscribe(sub)
             watcher.cancel()
             if pinger is not None:
                 pinger.cancel()
@@ -174,7 +174,7 @@ class _Stream:
         """Apply every stream fault waiting for a stream (at most one armed cut at a time)."""
         while True:
             skip = frozenset({"drop_mid_frame"}) if self.cut is not None else frozenset()
-            fault = self.sim._faults.take_stream(skip)
+            fault = self.sim.fault_book.take_stream(skip)
             if fault is None:
                 return None
             await self._apply(fault)
