@@ -319,3 +319,21 @@ async def test_after_a_restart_what_happened_meanwhile_is_one_notice_about_what_
         assert "Gmail" not in shown[0].body
         simulator.set_connection_status("linear", "needs_reauth")  # live again: pops at once
         await until(lambda: any(n.subject == "connection:linear" for n in rec.shown()), what="a live popup")
+
+
+async def test_a_failure_deciding_on_the_stream_phase_never_stops_the_supervision(
+        simulator, api_key, tmp_path, caplog) -> None:
+    """A bug in the stream-health rules used to escape run(): the monitor task died and
+    the tray, still showing its last state, never listened again."""
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        def broken(*_args: object) -> list:
+            raise RuntimeError("a bug in a rule")
+        monitor.policy.on_stream = broken  # type: ignore[method-assign]  # the fault under test
+        await until(live(monitor), what="live despite the failing rule")
+        simulator.add_fault("status", count=6, status=503)
+        simulator.drop_streams()
+        await until(lambda: monitor.state.phase is Phase.OFFLINE, what="offline")
+        await until(live(monitor), timeout=15, what="live again on the slower schedule")
+        simulator.emit("connection.status_changed", {"slug": "slack", "status": "needs_reauth"})
+        await until(lambda: any(e.slug == "slack" for e in rec.events), what="events still recorded")
+    assert "deciding on stream phase" in caplog.text

@@ -149,7 +149,12 @@ class Monitor:
         if phase is self.state.phase and detail == self.state.detail and retry_in == self.state.retry_in:
             return
         self._emit_state(phase=phase, detail=detail, retry_in=retry_in)
-        self._emit_notices(self.policy.on_stream(phase, detail))
+        try:
+            notices = self.policy.on_stream(phase, detail)
+        except Exception:  # a bug deciding on the stream's health must not stop the supervision
+            log.exception("deciding on stream phase %s failed", phase.name)
+            return
+        self._emit_notices(notices)
 
     # ------------------------------------------------------------------ controls
     def reconnect_now(self) -> None:
@@ -226,7 +231,12 @@ class Monitor:
                     await self._wake.wait()
                     continue
                 self._set_liveness("due", self._clock())
-                outcome = await self._run_connected()
+                try:
+                    outcome = await self._run_connected()
+                except Exception as exc:  # a bug in one client lifetime must not end the supervision
+                    log.exception("client lifetime failed unexpectedly; retrying later")
+                    self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
+                    outcome = "offline"
                 if outcome == "restart":
                     offline_delay = self._offline_retry[0]
                     continue
