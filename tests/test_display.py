@@ -8,7 +8,6 @@ import pytest
 
 from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.display import (
-    Severity,
     balance_text,
     cap_severity,
     caps_text,
@@ -21,7 +20,7 @@ from vendo_tray.core.display import (
     status_label,
     status_severity,
 )
-from vendo_tray.core.kinds import Kind, normalize
+from vendo_tray.core.kinds import Kind, Severity, normalize
 from vendo_tray.core.state import AppState, Phase
 
 NOW = datetime(2026, 5, 2, 12, 0, 0, tzinfo=timezone.utc)

@@ -9,7 +9,22 @@ from typing import Any
 
 import pytest
 
-from vendo_tray.core.kinds import MAX_TEXT, Kind, RecentKeys, VendoEvent, format_micros, normalize
+from vendo_tray.core.kinds import (
+    KIND_FACTS,
+    MAX_TEXT,
+    OPEN_DASHBOARD,
+    REAUTHORIZE,
+    STATUS_FACTS,
+    TOP_UP,
+    ConnectionStatus,
+    Kind,
+    RecentKeys,
+    Refetch,
+    Severity,
+    VendoEvent,
+    format_micros,
+    normalize,
+)
 
 T0 = datetime(2026, 5, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -229,3 +244,37 @@ def test_recent_keys_dedupes_and_stays_bounded() -> None:
     assert len(keys) == 3
     assert keys.seen("a") is True         # refreshed by its repeat, so kept
     assert keys.seen("b") is False        # evicted: the least recently seen goes first
+
+
+# --------------------------------------------------------------- the table of facts per kind
+@pytest.mark.parametrize("kind", list(Kind), ids=str)
+def test_each_kind_has_complete_facts(kind: Kind) -> None:
+    facts = KIND_FACTS[kind]
+    assert facts.label.strip() and kind.label == facts.label
+    assert isinstance(facts.severity, Severity)
+    assert facts.buttons and set(facts.buttons) <= {REAUTHORIZE, OPEN_DASHBOARD, TOP_UP}
+    # A kind makes the REST part of its group stale, and only that one.
+    expected = {"connection": Refetch.CONNECTIONS, "billing": Refetch.BILLING}.get(kind.group)
+    assert facts.refetch is expected
+    assert (REAUTHORIZE in facts.buttons) == (kind.group == "connection")
+
+
+def test_the_kinds_that_need_action_are_the_ones_the_user_must_fix() -> None:
+    assert {k for k in Kind if k.facts.needs_action} == {
+        Kind.NEEDS_REAUTH, Kind.ERROR, Kind.BALANCE_LOW, Kind.BALANCE_EXHAUSTED, Kind.CAP_TRIPPED}
+
+
+@pytest.mark.parametrize("status", list(ConnectionStatus), ids=str)
+def test_each_connection_status_has_complete_facts(status: ConnectionStatus) -> None:
+    facts = STATUS_FACTS[status]
+    assert facts.label.strip() and isinstance(facts.severity, Severity)
+    assert facts.needs_action == (status in {ConnectionStatus.NEEDS_REAUTH, ConnectionStatus.ERROR,
+                                             ConnectionStatus.REVOKED})
+
+
+def test_a_status_change_to_revoked_needs_action_and_is_as_bad_as_revoked() -> None:
+    event = normalize("connection.status_changed", {"slug": "slack", "status": "revoked"})
+    assert event.kind is Kind.STATUS and event.needs_action
+    assert event.severity is STATUS_FACTS[ConnectionStatus.REVOKED].severity
+    unknown = normalize("connection.status_changed", {"slug": "slack", "status": "paused_by_vendo"})
+    assert not unknown.needs_action and unknown.severity is Severity.INFO

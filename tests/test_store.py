@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
-from vendo_tray.core.store import MAX_RAW_CHARS, Store, StoreReadOnly, escape_like, needs_action
+from vendo_tray.core.store import MAX_RAW_CHARS, Store, StoreReadOnly, escape_like
 
 NOW = datetime.now(timezone.utc).replace(microsecond=123456)
 
@@ -232,7 +232,7 @@ def test_paging_filters_and_search(store: Store) -> None:
     assert store.count(groups=["billing", "connection"]) == 301
     assert store.count(groups=[]) == 0
     assert store.count(slug="slug_0") == sum(1 for e in events if e.slug == "slug_0")
-    expected_action = [e for e in events if needs_action(e)]
+    expected_action = [e for e in events if e.needs_action]
     assert store.count(needs_action=True) == len(expected_action) == 34 + 100 + 1
     # % and _ are literal in search, not wildcards.
     assert store.count(text="weird%name") == 100
@@ -263,7 +263,7 @@ def test_paging_filters_and_search(store: Store) -> None:
     pairs = store.page_before(None, 4, needs_action=True)
     more = store.page_before(pairs[-1][0], 4, needs_action=True)
     keys = [e.key for _, e in pairs + more]
-    assert keys == [e.key for e in newest_first if needs_action(e)][:8]
+    assert keys == [e.key for e in newest_first if e.needs_action][:8]
     assert store.get(pairs[0][0]).key == pairs[0][1].key
     assert store.get("nope") is None and store.get(10**9) is None
 

@@ -10,48 +10,18 @@ widgets only map a :class:`Severity` to a colour.
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
-from enum import StrEnum
 
 from vendo_tray.client import Balance, Connection, SpendCaps
-from vendo_tray.core.kinds import ACTION_STATUSES, Kind, VendoEvent, format_micros
+from vendo_tray.core.kinds import (
+    REAUTHORIZE,
+    STATUS_FACTS,
+    ConnectionStatus,
+    Severity,
+    VendoEvent,
+    format_micros,
+    status_needs_action,
+)
 from vendo_tray.core.state import AppState, Phase
-
-
-class Severity(StrEnum):
-    """How much an event or status should catch the eye (one colour each)."""
-
-    OK = "ok"
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-_KIND_SEVERITY: dict[Kind, Severity] = {
-    Kind.CONNECTED: Severity.OK,
-    Kind.DISCONNECTED: Severity.INFO,
-    Kind.NEEDS_REAUTH: Severity.WARNING,
-    Kind.ERROR: Severity.CRITICAL,
-    Kind.STATUS: Severity.INFO,
-    Kind.CHANGED: Severity.INFO,
-    Kind.BALANCE: Severity.INFO,
-    Kind.BALANCE_LOW: Severity.WARNING,
-    Kind.BALANCE_EXHAUSTED: Severity.CRITICAL,
-    Kind.USAGE: Severity.INFO,
-    Kind.CAP_WARNED: Severity.WARNING,
-    Kind.CAP_TRIPPED: Severity.CRITICAL,
-    Kind.DEPLOYMENT_UPDATED: Severity.INFO,
-    Kind.STREAM_ERROR: Severity.WARNING,
-    Kind.UNKNOWN: Severity.INFO,
-}
-
-_STATUS_SEVERITY: dict[str, Severity] = {
-    "connected": Severity.OK,
-    "available": Severity.INFO,
-    "pending_setup": Severity.INFO,
-    "needs_reauth": Severity.WARNING,
-    "error": Severity.CRITICAL,
-    "revoked": Severity.CRITICAL,
-}
 
 #: The kind groups a user can filter by, in display order, with their labels.
 GROUP_LABELS: dict[str, str] = {
@@ -64,35 +34,27 @@ GROUP_LABELS: dict[str, str] = {
 
 
 def status_severity(status: str | None) -> Severity:
-    """A connection status ("needs_reauth", "error", …) as a severity."""
-    return _STATUS_SEVERITY.get(status or "", Severity.INFO)
+    """A connection status ("needs_reauth", "error", …) as a severity (unknown: INFO)."""
+    known = ConnectionStatus.of(status)
+    return STATUS_FACTS[known].severity if known is not None else Severity.INFO
 
 
 def event_severity(event: VendoEvent) -> Severity:
-    """An event's severity; a bare status change is as bad as its new status."""
-    if event.kind is Kind.STATUS:
-        return status_severity(event.status)
-    return _KIND_SEVERITY.get(event.kind, Severity.INFO)
+    """An event's severity (its kind's, or for a bare status change its new status's)."""
+    return event.severity
 
 
 def status_label(status: str | None) -> str:
     """``"needs_reauth"`` → ``"Needs re-authorization"`` for lists."""
-    labels = {
-        "connected": "Connected",
-        "available": "Available",
-        "pending_setup": "Pending setup",
-        "needs_reauth": "Needs re-authorization",
-        "error": "Error",
-        "revoked": "Revoked",
-    }
     if not status:
         return "Unknown"
-    return labels.get(status, status.replace("_", " ").capitalize())
+    known = ConnectionStatus.of(status)
+    return STATUS_FACTS[known].label if known is not None else status.replace("_", " ").capitalize()
 
 
 def needs_action(connection: Connection) -> bool:
     """Whether the user has to do something about this connection."""
-    return connection.status in ACTION_STATUSES
+    return status_needs_action(connection.status)
 
 
 def need_action_text(count: int, noun: str = "") -> str:
@@ -103,7 +65,7 @@ def need_action_text(count: int, noun: str = "") -> str:
 
 def connection_action_label(connection: Connection) -> str:
     """The one button a connection row offers."""
-    return "Re-authorize" if needs_action(connection) else "Manage"
+    return REAUTHORIZE if needs_action(connection) else "Manage"
 
 
 def relative_time(when: datetime, now: datetime, tz: tzinfo | None = None) -> str:

@@ -15,17 +15,12 @@ from typing import Protocol
 
 from vendo_tray.client import Connection
 from vendo_tray.core.display import needs_action
-from vendo_tray.core.kinds import ACTION_STATUSES, Kind, VendoEvent
+from vendo_tray.core.kinds import OPEN_DASHBOARD, REAUTHORIZE, TOP_UP, VendoEvent
 from vendo_tray.core.state import Snapshot
 
 log = logging.getLogger(__name__)
 
-REAUTHORIZE = "Re-authorize"
 MANAGE = "Manage"
-OPEN_DASHBOARD = "Open in dashboard"
-TOP_UP = "Top up"
-
-_TOP_UP_KINDS = frozenset({Kind.BALANCE, Kind.BALANCE_LOW, Kind.BALANCE_EXHAUSTED, Kind.USAGE})
 
 
 class LinkSource(Protocol):
@@ -70,21 +65,19 @@ def connection_action(connection: Connection, links: LinkSource) -> LinkAction |
 
 
 def event_actions(event: VendoEvent, snapshot: Snapshot, links: LinkSource) -> list[LinkAction]:
-    """The buttons the details pane shows for ``event``, most useful first."""
-    group = event.kind.group
+    """The buttons the details pane shows for ``event`` (its kind's ``buttons`` fact), most useful first."""
+    buttons = event.kind.facts.buttons
     actions: list[LinkAction] = []
-    if group == "connection" and (event.slug or event.connection_id):
+    if REAUTHORIZE in buttons and (event.slug or event.connection_id):
         conn = snapshot.connection(event.slug) if event.slug else None
-        if conn is not None:
-            still_needs = needs_action(conn)
-        else:  # not in the snapshot (yet): go by what the event said
-            still_needs = event.kind in (Kind.NEEDS_REAUTH, Kind.ERROR) or event.status in ACTION_STATUSES
+        # Re-authorize only while it still needs it; not in the snapshot (yet): go by the event.
+        still_needs = needs_action(conn) if conn is not None else event.needs_action
         connection_id = event.connection_id or (conn.id if conn is not None else None)
         if still_needs and event.slug:
             actions += _action(REAUTHORIZE, links.reauthorize(event.slug, connection_id))
         actions += _action(OPEN_DASHBOARD, links.manage(connection_id))
         return actions
-    if event.kind in _TOP_UP_KINDS:
+    if TOP_UP in buttons:
         top_up_url = snapshot.balance.top_up_url if snapshot.balance is not None else None
         actions += _action(TOP_UP, links.top_up(top_up_url))
     actions += _action(OPEN_DASHBOARD, links.dashboard())

@@ -57,26 +57,121 @@ class Kind(StrEnum):
     @property
     def label(self) -> str:
         """A short human label for lists and filters."""
-        return _LABELS[self]
+        return KIND_FACTS[self].label
+
+    @property
+    def facts(self) -> KindFacts:
+        """Everything the product says about this kind: its row of :data:`KIND_FACTS`."""
+        return KIND_FACTS[self]
 
 
-_LABELS: dict[Kind, str] = {
-    Kind.CONNECTED: "Connected",
-    Kind.DISCONNECTED: "Disconnected",
-    Kind.NEEDS_REAUTH: "Needs re-authorization",
-    Kind.ERROR: "Error",
-    Kind.STATUS: "Status changed",
-    Kind.CHANGED: "Changed",
-    Kind.BALANCE: "Balance changed",
-    Kind.BALANCE_LOW: "Balance low",
-    Kind.BALANCE_EXHAUSTED: "Balance exhausted",
-    Kind.USAGE: "Usage recorded",
-    Kind.CAP_WARNED: "Spend cap warning",
-    Kind.CAP_TRIPPED: "Spend cap reached",
-    Kind.DEPLOYMENT_UPDATED: "Deployment updated",
-    Kind.STREAM_ERROR: "Stream error",
-    Kind.UNKNOWN: "Unknown event",
+class Severity(StrEnum):
+    """How much an event or status should catch the eye (one colour each)."""
+
+    OK = "ok"
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Refetch(StrEnum):
+    """Which REST snapshot an event makes stale (the reconciler confirms it soon after)."""
+
+    CONNECTIONS = "connections"
+    BILLING = "billing"
+
+
+#: The details pane's buttons (``core.event_actions`` turns them into allowlisted links).
+REAUTHORIZE = "Re-authorize"
+OPEN_DASHBOARD = "Open in dashboard"
+TOP_UP = "Top up"
+
+
+@dataclass(frozen=True, slots=True)
+class KindFacts:
+    """One row of :data:`KIND_FACTS`: what one kind means to every part of the product.
+
+    ``needs_action``: the event asks the user to do something (the window's "Needs action"
+    view). ``buttons``: what its details pane may offer, most useful first ("Re-authorize"
+    only while the connection still needs it). ``refetch``: the REST part it makes stale.
+    Whether and how it pops up is the rule module's business (``core.notify``).
+    """
+
+    label: str
+    severity: Severity
+    needs_action: bool = False
+    buttons: tuple[str, ...] = (OPEN_DASHBOARD,)
+    refetch: Refetch | None = None
+
+
+_CONN = (REAUTHORIZE, OPEN_DASHBOARD)
+_MONEY = (TOP_UP, OPEN_DASHBOARD)
+_C, _B = Refetch.CONNECTIONS, Refetch.BILLING
+
+#: The one table of facts per kind: read it to know what a kind means anywhere in the app.
+KIND_FACTS: dict[Kind, KindFacts] = {
+    Kind.CONNECTED: KindFacts("Connected", Severity.OK, buttons=_CONN, refetch=_C),
+    Kind.DISCONNECTED: KindFacts("Disconnected", Severity.INFO, buttons=_CONN, refetch=_C),
+    Kind.NEEDS_REAUTH: KindFacts("Needs re-authorization", Severity.WARNING, True, _CONN, _C),
+    Kind.ERROR: KindFacts("Error", Severity.CRITICAL, True, _CONN, _C),
+    #: status_changed to a status without a kind of its own: as bad as that status (STATUS_FACTS).
+    Kind.STATUS: KindFacts("Status changed", Severity.INFO, buttons=_CONN, refetch=_C),
+    Kind.CHANGED: KindFacts("Changed", Severity.INFO, buttons=_CONN, refetch=_C),
+    Kind.BALANCE: KindFacts("Balance changed", Severity.INFO, buttons=_MONEY, refetch=_B),
+    Kind.BALANCE_LOW: KindFacts("Balance low", Severity.WARNING, True, _MONEY, _B),
+    Kind.BALANCE_EXHAUSTED: KindFacts("Balance exhausted", Severity.CRITICAL, True, _MONEY, _B),
+    Kind.USAGE: KindFacts("Usage recorded", Severity.INFO, buttons=_MONEY, refetch=_B),
+    Kind.CAP_WARNED: KindFacts("Spend cap warning", Severity.WARNING, refetch=_B),
+    Kind.CAP_TRIPPED: KindFacts("Spend cap reached", Severity.CRITICAL, True, refetch=_B),
+    Kind.DEPLOYMENT_UPDATED: KindFacts("Deployment updated", Severity.INFO),
+    Kind.STREAM_ERROR: KindFacts("Stream error", Severity.WARNING),
+    Kind.UNKNOWN: KindFacts("Unknown event", Severity.INFO),
 }
+
+
+class ConnectionStatus(StrEnum):
+    """A connection's ``status`` as Vendo sends it (REST lists and status_changed events)."""
+
+    CONNECTED = "connected"
+    AVAILABLE = "available"
+    PENDING_SETUP = "pending_setup"
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
+    REVOKED = "revoked"
+
+    @classmethod
+    def of(cls, status: str | None) -> ConnectionStatus | None:
+        """The known status ``status`` names, else None (a newer server may send others)."""
+        try:
+            return cls(status) if status else None
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    """One row of :data:`STATUS_FACTS`: what a connection status means to the product."""
+
+    label: str
+    severity: Severity
+    needs_action: bool = False
+
+
+STATUS_FACTS: dict[ConnectionStatus, StatusFacts] = {
+    ConnectionStatus.CONNECTED: StatusFacts("Connected", Severity.OK),
+    ConnectionStatus.AVAILABLE: StatusFacts("Available", Severity.INFO),
+    ConnectionStatus.PENDING_SETUP: StatusFacts("Pending setup", Severity.INFO),
+    ConnectionStatus.NEEDS_REAUTH: StatusFacts("Needs re-authorization", Severity.WARNING, True),
+    ConnectionStatus.ERROR: StatusFacts("Error", Severity.CRITICAL, True),
+    ConnectionStatus.REVOKED: StatusFacts("Revoked", Severity.CRITICAL, True),
+}
+
+
+def status_needs_action(status: str | None) -> bool:
+    """Whether a connection in ``status`` needs the user (an unknown status does not)."""
+    known = ConnectionStatus.of(status)
+    return known is not None and STATUS_FACTS[known].needs_action
+
 
 #: Wire names that map to one kind whatever the data says.
 _FIXED: dict[str, Kind] = {
@@ -100,17 +195,15 @@ _FIXED: dict[str, Kind] = {
 #: Wire names whose kind depends on ``data.status``.
 _BY_STATUS_NAMES = {"connection.status_changed", "connection_updated"}
 
-_STATUS_KINDS: dict[str, Kind] = {
-    "connected": Kind.CONNECTED,
-    "needs_reauth": Kind.NEEDS_REAUTH,
-    "error": Kind.ERROR,
+#: The statuses with a kind of their own; the others are Kind.STATUS.
+STATUS_KINDS: dict[ConnectionStatus, Kind] = {
+    ConnectionStatus.CONNECTED: Kind.CONNECTED,
+    ConnectionStatus.NEEDS_REAUTH: Kind.NEEDS_REAUTH,
+    ConnectionStatus.ERROR: Kind.ERROR,
 }
 
 #: Legacy underscore aliases the live server sends beside the dotted names.
 LEGACY_ALIASES = frozenset({"connection_created", "connection_deleted", "connection_updated"})
-
-#: Connection statuses that mean the user has to act.
-ACTION_STATUSES = frozenset({"needs_reauth", "error", "revoked"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +241,17 @@ class VendoEvent:
         if self.kind.group == "billing":
             return "balance"
         return self.kind.group
+
+    @property
+    def needs_action(self) -> bool:
+        """Whether the event asks the user to act: its kind says so, or the status it reports."""
+        return self.kind.facts.needs_action or status_needs_action(self.status)
+
+    @property
+    def severity(self) -> Severity:
+        """How bad it is; a bare status change is as bad as its new status."""
+        known = ConnectionStatus.of(self.status) if self.kind is Kind.STATUS else None
+        return STATUS_FACTS[known].severity if known is not None else self.kind.facts.severity
 
     @property
     def when(self) -> datetime:
@@ -212,7 +316,8 @@ def normalize(wire_kind: str, data: Any, sse_id: str | None = None,
     d = data if isinstance(data, dict) else {}
     status = _text(d.get("status"))
     if wire in _BY_STATUS_NAMES:
-        kind = _STATUS_KINDS.get(status or "", Kind.STATUS if status else Kind.CHANGED)
+        known = ConnectionStatus.of(status)
+        kind = STATUS_KINDS[known] if known in STATUS_KINDS else Kind.STATUS if status else Kind.CHANGED
     else:
         kind = _FIXED.get(wire, Kind.UNKNOWN)
     if kind is Kind.UNKNOWN:

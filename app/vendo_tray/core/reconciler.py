@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import RateLimited
 from vendo_tray.core.aio import cancel_and_wait
-from vendo_tray.core.kinds import Kind, VendoEvent, normalize
+from vendo_tray.core.kinds import STATUS_KINDS, Kind, Refetch, VendoEvent, normalize
 from vendo_tray.core.state import Snapshot
 
 log = logging.getLogger(__name__)
@@ -48,15 +48,12 @@ log = logging.getLogger(__name__)
 #: ``data["source"]`` of every event the reconciler synthesizes.
 RECONCILER_SOURCE = "reconciler"
 
-CONNECTIONS = "connections"
-BILLING = "billing"
+CONNECTIONS = Refetch.CONNECTIONS.value
+BILLING = Refetch.BILLING.value
 ALL_PARTS = frozenset({CONNECTIONS, BILLING})
 
-_STATUS_OF_KIND = {
-    Kind.CONNECTED: "connected",
-    Kind.NEEDS_REAUTH: "needs_reauth",
-    Kind.ERROR: "error",
-}
+#: The status a connection kind implies (the live wire also says it in data.status).
+_STATUS_OF_KIND = {kind: status.value for status, kind in STATUS_KINDS.items()}
 
 
 class SnapshotSource(Protocol):
@@ -184,15 +181,11 @@ class Reconciler:
         """A stream event: apply what it says now, confirm by REST soon (debounced)."""
         if is_synthesized(event):
             return  # our own catch-up coming back through the pipeline
-        group = event.kind.group
-        if group == "connection":
-            part = CONNECTIONS
-        elif group == "billing":
-            part = BILLING
-        else:
+        part = event.kind.facts.refetch
+        if part is None:
             return
         self._apply(event)
-        self._request({part}, delay=self.debounce)
+        self._request({part.value}, delay=self.debounce)
 
     def on_gap(self) -> None:
         """The stream may have missed something: refresh everything and report the differences.

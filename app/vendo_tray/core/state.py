@@ -12,7 +12,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from vendo_tray.client import Balance, Connection, SpendCaps
-from vendo_tray.core.kinds import ACTION_STATUSES, VendoEvent
+from vendo_tray.core.kinds import VendoEvent, status_needs_action
 from vendo_tray.core.notices import Notice, Withdraw
 
 
@@ -38,7 +38,7 @@ class Snapshot:
 
     @property
     def needing_action(self) -> tuple[Connection, ...]:
-        return tuple(c for c in self.connections if c.status in ACTION_STATUSES)
+        return tuple(c for c in self.connections if status_needs_action(c.status))
 
     def connection(self, slug: str | None) -> Connection | None:
         return next((c for c in self.connections if c.slug == slug), None)

@@ -36,13 +36,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 
-#: Kinds that ask the user to do something; with status "revoked" they form
-#: the window's "needs action" view.
-NEEDS_ACTION_KINDS = frozenset({
-    Kind.NEEDS_REAUTH, Kind.ERROR, Kind.BALANCE_LOW, Kind.BALANCE_EXHAUSTED, Kind.CAP_TRIPPED,
-})
-NEEDS_ACTION_STATUSES = frozenset({"revoked"})
-
 #: Raw data longer than this (as JSON text) is stored truncated: a hostile or
 #: broken server must not be able to grow the history by megabytes per event.
 MAX_RAW_CHARS = 64_000
@@ -155,11 +148,6 @@ class _Filters:
 def escape_like(text: str) -> str:
     """Make ``text`` match literally inside a LIKE pattern (escape char ``\\``)."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def needs_action(event: VendoEvent) -> bool:
-    """Whether the event belongs in the window's "needs action" view."""
-    return event.kind in NEEDS_ACTION_KINDS or event.status in NEEDS_ACTION_STATUSES
 
 
 class Store:
@@ -634,7 +622,7 @@ def _to_row(e: VendoEvent) -> tuple[Any, ...]:
     return (
         e.key, kind.value, kind.group, e.wire_kind, e.slug, e.connection_id, e.status, e.message,
         _int64(e.remaining_micros), e.provider, _int64(e.micros), e.window, e.pct, e.summary,
-        1 if needs_action(e) else 0, data, fmt,
+        1 if e.needs_action else 0, data, fmt,
         e.at.isoformat() if e.at is not None else None,
         e.received_at.isoformat(), _micros(e.received_at),
     )

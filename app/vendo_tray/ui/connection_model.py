@@ -21,6 +21,7 @@ from vendo_tray.core.display import (
     status_label,
     status_severity,
 )
+from vendo_tray.core.kinds import ConnectionStatus
 from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon, severity_color
 from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
@@ -32,7 +33,7 @@ HEADERS = ("Connection", "Status", "Message", "Action")
 _NEUTRAL = "#a0a7b3"
 
 #: Statuses the live wire documents (for column sizing; unknown ones still show).
-KNOWN_STATUSES = ("connected", "available", "pending_setup", "needs_reauth", "error", "revoked")
+KNOWN_STATUSES = tuple(ConnectionStatus)
 
 
 def _order(connection: Connection) -> tuple[int, str]:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPixmap
 
-from vendo_tray.core.display import Severity
+from vendo_tray.core.kinds import Severity
 
 #: Mid-tone colours: legible as text and as dots on both light and dark backgrounds.
 SEVERITY_COLORS: dict[Severity, str] = {

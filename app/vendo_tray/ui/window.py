@@ -52,7 +52,6 @@ from PySide6.QtWidgets import (
 from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     GROUP_LABELS,
-    Severity,
     balance_text,
     cap_severity,
     cap_text,
@@ -68,7 +67,7 @@ from vendo_tray.core.event_actions import (
     connection_action,
     event_actions,
 )
-from vendo_tray.core.kinds import Kind, VendoEvent
+from vendo_tray.core.kinds import Kind, Severity, VendoEvent
 from vendo_tray.core.state import AppState
 from vendo_tray.core.store import Store
 from vendo_tray.ui import connection_model as cm
