@@ -56,7 +56,7 @@ TARBALL=dist/vendo-tray-${VERSION}-linux-$(uname -m).tar.gz
 say "package contents"
 dpkg-deb --info "$DEB" | sed -n '/Package:/,$p'
 contents=$(dpkg-deb --contents "$DEB")
-for path in ./opt/vendo-tray/vendo-tray ./usr/bin/vendo-tray ./usr/share/applications/vendo-tray.desktop \
+for path in ./opt/vendo-tray/vendo-tray ./usr/bin/vendo-tray ./usr/share/applications/run.vendo.VendoTray.desktop \
             ./usr/share/icons/hicolor/48x48/apps/vendo-tray.png ./usr/share/icons/hicolor/scalable/apps/vendo-tray.svg; do
     grep -q " $path" <<<"$contents" || fail "$DEB lacks $path"
 done
@@ -71,7 +71,7 @@ INSTALLED=1
 $SUDO dpkg -i "$DEB" || fail "dpkg -i failed (missing Depends?)"
 [ "$(readlink /usr/bin/vendo-tray)" = /opt/vendo-tray/vendo-tray ] || fail "/usr/bin/vendo-tray is not the link"
 if command -v desktop-file-validate >/dev/null; then
-    desktop-file-validate /usr/share/applications/vendo-tray.desktop || fail "invalid .desktop entry"
+    desktop-file-validate /usr/share/applications/run.vendo.VendoTray.desktop || fail "invalid .desktop entry"
 fi
 /usr/bin/vendo-tray --version | grep -qx "vendo-tray $VERSION" || fail "installed --version is not $VERSION"
 

@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "app"))
 
 import icons  # noqa: E402  (packaging/icons.py)
 import measure  # noqa: E402  (packaging/measure.py)
-from vendo_tray import APP_ID, APP_NAME, __version__  # noqa: E402
+from vendo_tray import APP_ID, APP_NAME, __version__, resources  # noqa: E402
 
 BUILD = ROOT / "build"
 DIST = ROOT / "dist"
@@ -53,7 +53,7 @@ PYI_DIST = BUILD / "pyinstaller" / "dist"
 SPEC = HERE / "vendo-tray.spec"
 ONEDIR_NAME = "vendo-tray"
 ICONS_OUT = BUILD / "icons"
-DESKTOP_FILE = ROOT / "app" / "vendo_tray" / "resources" / "vendo-tray.desktop"
+DESKTOP_FILE = resources.path(resources.DESKTOP_FILE)
 #: Sizes installed into the freedesktop hicolor theme.
 HICOLOR_SIZES = (16, 24, 32, 48, 64, 128, 256, 512)
 
@@ -163,7 +163,7 @@ def make_tarball(art: Artifacts, icon_set: icons.IconSet) -> Path:
     out = DIST / f"vendo-tray-{__version__}-linux-{machine()}.tar.gz"
     with tarfile.open(out, "w:gz", compresslevel=9) as tar:
         tar.add(art.onedir, arcname=top, filter=_tar_filter)
-        tar.add(DESKTOP_FILE, arcname=f"{top}/share/applications/vendo-tray.desktop", filter=_tar_filter)
+        tar.add(DESKTOP_FILE, arcname=f"{top}/share/applications/{DESKTOP_FILE.name}", filter=_tar_filter)
         # Only the app icon: the tray-state icons have generic names ("live", "key") that
         # must not land in a user's icon theme.
         for size in HICOLOR_SIZES:
@@ -220,7 +220,7 @@ def make_deb(art: Artifacts, icon_set: icons.IconSet) -> Path:
     (root / "usr" / "bin" / "vendo-tray").symlink_to("/opt/vendo-tray/vendo-tray")
     apps = root / "usr" / "share" / "applications"
     apps.mkdir(parents=True)
-    shutil.copyfile(DESKTOP_FILE, apps / "vendo-tray.desktop")
+    shutil.copyfile(DESKTOP_FILE, apps / DESKTOP_FILE.name)
     hicolor = root / "usr" / "share" / "icons" / "hicolor"
     for size in HICOLOR_SIZES:
         dest = hicolor / f"{size}x{size}" / "apps" / "vendo-tray.png"

@@ -17,7 +17,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_ICONS = ROOT / "app" / "vendo_tray" / "resources" / "icons"
+REAL_ICONS = ROOT / "resources" / "icons"
 
 
 def _load_icons_module():

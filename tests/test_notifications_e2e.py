@@ -37,7 +37,7 @@ from vendo_tray.ui.notifier import Notifier
 
 pytestmark = pytest.mark.desktop
 
-ICON = Path(__file__).resolve().parent.parent / "app" / "vendo_tray" / "resources" / "icons" / "vendo-tray.svg"
+ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "vendo-tray.svg"
 KEY = "vendo_sk_e2e_0123456789"
 
 

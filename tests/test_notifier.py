@@ -23,7 +23,7 @@ from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
 from vendo_tray.ui import notifier as notifier_mod
 from vendo_tray.ui.notifier import MAX_TITLE, Mode, Notifier
 
-ICON = Path(__file__).resolve().parent.parent / "app" / "vendo_tray" / "resources" / "icons" / "vendo-tray.svg"
+ICON = Path(__file__).resolve().parent.parent / "resources" / "icons" / "vendo-tray.svg"
 
 REAUTH = Action("Re-authorize", ActionKind.OPEN_URL,
                 url="https://vendo.run/connections/connect/slack?app_key=k")

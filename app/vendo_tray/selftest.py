@@ -43,6 +43,7 @@ from importlib import resources
 from importlib.metadata import entry_points
 
 from vendo_tray import __version__
+from vendo_tray import resources as app_resources
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def choose_qt_platform(env: dict[str, str] | os._Environ[str] = os.environ) -> s
 
 
 def _app_icon_path() -> str:
-    return str(resources.files("vendo_tray") / "resources" / "icons" / "vendo-tray.svg")
+    return str(app_resources.path("icons", f"{app_resources.APP_ICON}.svg"))
 
 
 def qt_probe() -> dict[str, object]:

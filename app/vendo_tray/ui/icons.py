@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
+from vendo_tray import resources
 from vendo_tray.core.state import AppState, Phase
+from vendo_tray.resources import APP_ICON
 
 #: Sizes panels actually use (16 classic, 22/24 GNOME/KDE, 32/48/64 HiDPI).
 SIZES = (16, 22, 24, 32, 48, 64)
@@ -42,11 +43,8 @@ class TrayIconName(StrEnum):
     PAUSED = "paused"
 
 
-APP_ICON = "vendo-tray"
-
-
 def icons_dir() -> Path:
-    return Path(str(resources.files("vendo_tray") / "resources" / "icons"))
+    return resources.path("icons")
 
 
 def svg_path(name: str) -> Path:
