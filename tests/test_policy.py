@@ -744,7 +744,7 @@ def test_burst_memory_is_bounded_but_the_count_is_exact() -> None:
     n = policy_module.MAX_HELD * 3
     for i in range(n):
         r.event(reauth("seed", slug=f"c{i}")[0])
-    assert len(r.policy._burst.held.items) <= policy_module.MAX_HELD
+    assert len(r.policy.gate._burst.held.items) <= policy_module.MAX_HELD
     r.run(SETTLE + 1)
     assert notices(r.out)[-1].title == f"{n} connections need re-authorization"
 
@@ -955,11 +955,17 @@ def test_key_never_appears_in_the_repr_of_a_notice() -> None:
 
 
 def test_before_the_connections_list_arrives_titles_use_a_readable_slug() -> None:
-    from vendo_tray.core.policy import _name_from_slug
+    from vendo_tray.core.notify.text import name_from_slug
 
-    assert _name_from_slug("google-calendar") == "Google Calendar"
-    assert _name_from_slug("hub_spot") == "Hub Spot"
-    assert _name_from_slug(None) is None
+    assert name_from_slug("google-calendar") == "Google Calendar"
+    assert name_from_slug("hub_spot") == "Hub Spot"
+    assert name_from_slug(None) is None
+
+
+def test_every_notification_toggle_is_a_topic_and_every_topic_but_summary_a_toggle() -> None:
+    from vendo_tray.core.notices import Topic
+
+    assert set(DEFAULT_NOTIFY) == set(Topic) - {Topic.SUMMARY}
 
 
 # ================================================================ catch-up

@@ -21,6 +21,20 @@ class Urgency(StrEnum):
     CRITICAL = "critical"
 
 
+class Topic(StrEnum):
+    """What a notice is about, as the user switches it on or off (``Settings.notify``'s keys)."""
+
+    NEEDS_REAUTH = "needs_reauth"
+    ERROR = "error"
+    BALANCE = "balance"
+    CAPS = "caps"
+    STREAM = "stream"
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+    #: Several alerts in one notice (a burst, a pause, a catch-up): not a toggle of its own.
+    SUMMARY = "summary"
+
+
 class ActionKind(StrEnum):
     OPEN_URL = "open_url"          # open ``url`` in the browser (after the allowlist)
     OPEN_WINDOW = "open_window"    # show the window, at ``event_key`` when set

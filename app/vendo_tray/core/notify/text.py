@@ -1,0 +1,78 @@
+"""The wording helpers every rule module uses: plain text, connection names, URL buttons.
+
+Titles and bodies are plain text: control and format characters (bidi overrides,
+zero-width) dropped, whitespace collapsed, capped at :data:`TITLE_MAX` / :data:`BODY_MAX`
+characters.  They are deliberately NOT markup-escaped here: ``ui.notifier`` escapes for
+the back ends that parse markup, and escaping twice would show "&amp;lt;" on the others.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+from vendo_tray.core.kinds import VendoEvent
+from vendo_tray.core.notices import Action, ActionKind, Notice, Topic, Urgency
+from vendo_tray.core.state import Snapshot
+
+TITLE_MAX = 80
+BODY_MAX = 300
+NAME_MAX = 40
+
+
+@dataclass(slots=True)
+class Alert:
+    """A would-be popup with what the summaries need to describe it."""
+
+    topic: Topic
+    notice: Notice
+    name: str
+
+    @property
+    def subject(self) -> str:
+        return self.notice.subject
+
+
+def plain(text: str, limit: int) -> str:
+    """One line of plain text: no control/format characters, collapsed spaces, at most ``limit``."""
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch.isspace() or category in ("Zl", "Zp"):
+            kept.append(" ")
+        elif category[0] != "C":  # Cc control, Cf format (bidi, zero-width), Cs, Co, Cn
+            kept.append(ch)
+    line = " ".join("".join(kept).split())
+    if len(line) > limit:
+        line = line[: max(limit - 1, 0)].rstrip() + "…"
+    return line
+
+
+def notice(subject: str, title: str, body: str, urgency: Urgency, *, default: Action | None = None,
+           buttons: tuple[Action, ...] = (), event_key: str | None = None) -> Notice:
+    """A notice whose title and body are plain and capped."""
+    return Notice(subject=subject, title=plain(title, TITLE_MAX), body=plain(body, BODY_MAX),
+                  urgency=urgency, default=default, buttons=buttons, event_key=event_key)
+
+
+def display_name(event: VendoEvent, snapshot: Snapshot | None) -> str:
+    """The connection's display name from the snapshot, else one made from its slug."""
+    conn = snapshot.connection(event.slug) if snapshot is not None and event.slug else None
+    name = (conn.display_name if conn is not None and isinstance(conn.display_name, str) else None) \
+        or name_from_slug(event.slug) or event.connection_id or "A connection"
+    return plain(name, NAME_MAX) or "A connection"
+
+
+def name_from_slug(slug: str | None) -> str | None:
+    """"google-calendar" → "Google Calendar": readable before the connections list arrives."""
+    if not slug:
+        return None
+    words = slug.replace("_", " ").replace("-", " ").split()
+    return " ".join(w[:1].upper() + w[1:] for w in words) or slug
+
+
+def url_action(label: str, url: str | None, event_key: str | None) -> Action:
+    """Open ``url``; with no safe URL, the window at the event instead (never a dead button)."""
+    if url is None:
+        return Action(label, ActionKind.OPEN_WINDOW, event_key=event_key)
+    return Action(label, ActionKind.OPEN_URL, url=url)
