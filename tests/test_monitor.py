@@ -337,3 +337,31 @@ async def test_a_failure_deciding_on_the_stream_phase_never_stops_the_supervisio
         simulator.emit("connection.status_changed", {"slug": "slack", "status": "needs_reauth"})
         await until(lambda: any(e.slug == "slack" for e in rec.events), what="events still recorded")
     assert "deciding on stream phase" in caplog.text
+
+
+async def test_the_runway_follows_the_stored_readings_and_each_new_spend(simulator, api_key, tmp_path,
+                                                                         monkeypatch) -> None:
+    """Two days of history on disk, then live usage: the estimate is in the state within a tick."""
+    from datetime import datetime, timedelta, timezone
+
+    from vendo_tray.core import monitor as monitor_module
+    from vendo_tray.core.kinds import normalize
+    from vendo_tray.core.runway import Basis
+
+    monkeypatch.setattr(monitor_module, "RUNWAY_MIN_SECONDS", 0.0)  # the throttle is not under test
+
+    now = datetime.now(timezone.utc)
+    start = simulator.balance_micros
+    with Store.open(tmp_path / "h.db") as store:  # $2 a day for two days, ending at today's balance
+        store.add_many([normalize("billing.balance_changed",
+                                  {"id": f"old{h}", "remaining_micros": start + (48 - h) * 1_000_000 // 12},
+                                  received_at=now - timedelta(hours=48 - h)) for h in range(0, 48, 2)])
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(lambda: monitor.state.snapshot.balance is not None, what="first snapshot")
+        await until(lambda: monitor.state.runway is not None
+                    and monitor.state.runway.balance_micros == start, what="the first estimate")
+        assert monitor.state.runway.per_day == pytest.approx(2_000_000, rel=0.05)
+        simulator.record_usage("openai", 3_000_000)  # today's rate is now the faster one
+        await until(lambda: monitor.state.runway.balance_micros == start - 3_000_000, what="a new estimate")
+        assert monitor.state.runway.basis is Basis.TODAY
+        assert monitor.state.runway.per_day == pytest.approx(5_000_000, rel=0.05)

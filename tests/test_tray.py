@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 import desktop
 from vendo_tray.client import Balance, Connection
+from vendo_tray.core.runway import Basis, Runway
 from vendo_tray.core.state import AppState, Phase, Snapshot
 from vendo_tray.ui.icons import SIZES, TrayIconName, render_pixmap, tray_icon
 from vendo_tray.ui.tray import TrayController, status_line, tooltip_text
@@ -37,7 +38,11 @@ PAUSE_END = datetime.now(timezone.utc) + timedelta(hours=1)
 CASES = [
     (AppState(phase=Phase.CONNECTING), TrayIconName.CONNECTING, ["Connecting"]),
     (AppState(phase=Phase.LIVE, snapshot=HEALTHY), TrayIconName.LIVE,
-     ["Live · 12 connections · $4.20"]),
+     ["Live · 12 connections\n$4.20"]),
+    (AppState(phase=Phase.LIVE, snapshot=HEALTHY, runway=Runway(4_200_000, per_day=1_400_000, basis=Basis.TODAY)),
+     TrayIconName.LIVE, ["Live · 12 connections\n$4.20 · about 3 days left at today's rate"]),
+    (AppState(phase=Phase.LIVE, snapshot=HEALTHY, runway=Runway(4_200_000)), TrayIconName.LIVE,
+     ["$4.20 · too little history yet to say how long it lasts"]),
     (AppState(phase=Phase.RECONNECTING, retry_in=4, detail="connection refused", snapshot=HEALTHY),
      TrayIconName.RECONNECTING, ["Reconnecting", "Next attempt in 4 s", "connection refused"]),
     (AppState(phase=Phase.OFFLINE, retry_in=30, detail="gave up after 3 attempts"),
@@ -46,7 +51,7 @@ CASES = [
     (AppState(phase=Phase.KEY_REJECTED, detail="Key rejected: unknown app (app_unknown)"),
      TrayIconName.KEY, ["Key rejected", "app_unknown", "Click to fix"]),
     (AppState(phase=Phase.LIVE, snapshot=TROUBLED), TrayIconName.ATTENTION,
-     ["Live · 3 connections (2 need action) · $0.30", "2 connections need action"]),
+     ["Live · 3 connections (2 need action)\n$0.30", "2 connections need action"]),
     (AppState(phase=Phase.LIVE, snapshot=HEALTHY, paused_until=PAUSE_END), TrayIconName.PAUSED,
      ["Notifications paused until"]),
     (AppState(phase=Phase.LIVE, snapshot=HEALTHY, demo=True), TrayIconName.LIVE, ["Vendo Tray — Demo"]),

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QApplication, QPushButton
 from event_samples import BASE_URL, snapshot_of, story, wire_event
 from vendo_tray.core.kinds import Kind, VendoEvent
 from vendo_tray.core.links import Links
+from vendo_tray.core.runway import Basis, Runway
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.core.store import Store
 from vendo_tray.ui import connection_model as cm
@@ -84,6 +85,12 @@ def test_header_shows_balance_caps_and_phase(window: MainWindow, parts) -> None:
     window.on_state(replace(source.state, phase=Phase.RECONNECTING, retry_in=4, detail="connection refused"))
     assert window.phase_label.text() == "Reconnecting in 4 s — connection refused"
     assert window.tabs.tabText(1) == "C&onnections (3 need action)"  # github error, notion revoked, slack
+    assert window.runway_label.text() == ""  # not estimated yet: nothing rather than a guess
+    window.on_state(replace(source.state, runway=Runway(snap.balance.credits_remaining_micros)))
+    assert window.runway_label.text() == "· too little history yet to say how long it lasts"
+    burn = snap.balance.credits_remaining_micros / 3
+    window.on_state(replace(source.state, runway=Runway(snap.balance.credits_remaining_micros, burn, Basis.TODAY)))
+    assert window.runway_label.text() == "· about 3 days left at today's rate"
 
 
 def test_filter_controls_drive_the_model(qtbot, window: MainWindow, parts) -> None:

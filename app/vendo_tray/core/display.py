@@ -9,7 +9,8 @@ widgets only map a :class:`Severity` to a colour.
 
 from __future__ import annotations
 
-from datetime import datetime, tzinfo
+import math
+from datetime import datetime, timedelta, tzinfo
 
 from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import (
@@ -21,6 +22,7 @@ from vendo_tray.core.kinds import (
     format_micros,
     status_needs_action,
 )
+from vendo_tray.core.runway import Basis, Runway
 from vendo_tray.core.state import AppState, Phase
 
 #: The kind groups a user can filter by, in display order, with their labels.
@@ -111,6 +113,35 @@ def balance_text(balance: Balance | None) -> str:
         return "—"
     text = format_micros(balance.credits_remaining_micros)
     return text if balance.currency in ("", "USD") else f"{text} {balance.currency}"
+
+
+def runway_text(runway: Runway) -> str:
+    """"about 3 days left at today's rate", or why there is no estimate (never a guess)."""
+    left = runway.left
+    if left is not None:
+        return "used up" if left <= timedelta(0) else f"{duration_text(left)} left at {runway.basis}"
+    if runway.balance_micros is None:
+        return "balance not known yet"
+    if runway.per_day is None:
+        return "too little history yet to say how long it lasts"
+    return "no spending in the last 7 days" if runway.basis is Basis.WEEK else "no spending in the last 24 hours"
+
+
+def balance_runway_text(balance: Balance | None, runway: Runway | None) -> str:
+    """"$7.86 · about 3 days left at today's rate": the balance and how long it lasts, in one line."""
+    text = balance_text(balance)
+    return f"{text} · {runway_text(runway)}" if balance is not None and runway is not None else text
+
+
+def duration_text(span: timedelta) -> str:
+    """A rough span for an estimate: "less than an hour", "about 5 hours", "about 3 days"."""
+    hours = span / timedelta(hours=1)
+    if hours < 1:
+        return "less than an hour"
+    if hours < 47.5:
+        return "about 1 hour" if round(hours) == 1 else f"about {round(hours)} hours"
+    days = math.floor(hours / 24 + 0.5)  # 2.5 days reads "about 3 days", not round()'s "about 2"
+    return f"about {days} days" if days <= 60 else "more than 2 months"
 
 
 def cap_text(used: int, cap: int | None) -> str:

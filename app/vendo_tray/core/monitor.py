@@ -26,10 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -41,6 +42,7 @@ from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Notice, Withdraw
 from vendo_tray.core.policy import Policy, PolicyPrefs
 from vendo_tray.core.reconciler import ClientSource, Reconciler, is_synthesized
+from vendo_tray.core.runway import runway_from
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, MonitorListener, Phase, Snapshot
 from vendo_tray.core.store import Store
@@ -60,6 +62,11 @@ WAKE_JUMP_SECONDS = 30.0
 CATCH_UP_SECONDS = 3.0
 #: An event dated this much before the connection opened is a replay (allows small clock skew).
 REPLAY_SLACK_SECONDS = 1.0
+#: The runway is estimated again this often even without news (its 24 h window slides),
+RUNWAY_SECONDS = 60.0
+#: and after a billing event or a new balance, no more often than this: an estimate over
+#: a full history (25,000 readings) costs ~80 ms of the loop (docs/performance.md).
+RUNWAY_MIN_SECONDS = 5.0
 #: Most events handled per store transaction when a burst arrives: big enough to make
 #: a 10,000-event burst cheap, small enough to keep each loop turn well under 100 ms.
 MAX_BATCH = 200
@@ -127,6 +134,8 @@ class Monitor:
         self.liveness = Liveness("stopped")
         #: Client lifetimes (stream + reconciler) running now: never more than one.
         self.lifetimes = 0
+        self._runway_at = -math.inf  # clock time of the last runway estimate
+        self._runway_stale = True  # a billing event or a new balance since then
 
     # ----------------------------------------------------------------- listeners
     def add_listener(self, listener: MonitorListener) -> None:
@@ -396,6 +405,8 @@ class Monitor:
                 continue
             for listener in self._listeners:
                 _safely(listener.event_recorded, event)
+            if event.kind.group == "billing":
+                self._runway_stale = True
             try:
                 if self._reconciler is not None and event.kind.group in ("connection", "billing"):
                     self._reconciler.on_event(event)
@@ -415,6 +426,8 @@ class Monitor:
                 and event.at.timestamp() < self._opened_at - REPLAY_SLACK_SECONDS)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        if snapshot.balance != self.state.snapshot.balance:
+            self._runway_stale = True
         self._emit_state(snapshot=snapshot)
         # The live wire's error event has no message; REST's error_message fills it in place.
         self._emit_notices(self.policy.on_snapshot(snapshot))
@@ -439,9 +452,24 @@ class Monitor:
                 self._emit_notices(self.policy.tick())
             except Exception:
                 log.exception("policy tick failed")
+            since = self._clock() - self._runway_at
+            if since >= RUNWAY_SECONDS or (self._runway_stale and since >= RUNWAY_MIN_SECONDS):
+                self.refresh_runway()
             paused = self.policy.paused_until
             if paused != self.state.paused_until:
                 self._emit_state(paused_until=paused)
+
+    def refresh_runway(self) -> None:
+        """Estimate how long the balance lasts from the stored readings (``core.runway``)."""
+        self._runway_at, self._runway_stale = self._clock(), False
+        balance = self.state.snapshot.balance
+        try:
+            runway = runway_from(self.store, now=datetime.now(timezone.utc),
+                                 balance_micros=balance.credits_remaining_micros if balance else None)
+        except Exception:  # a bug in an estimate must not stop the ticks
+            log.exception("estimating the runway failed")
+            return
+        self._emit_state(runway=runway)
 
     async def aclose(self) -> None:
         if self._client is not None:

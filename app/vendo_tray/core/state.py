@@ -14,6 +14,7 @@ from typing import Protocol
 from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import VendoEvent, status_needs_action
 from vendo_tray.core.notices import Notice, Withdraw
+from vendo_tray.core.runway import Runway
 
 
 class Phase(StrEnum):
@@ -58,6 +59,8 @@ class AppState:
     #: "env", "keyring", "session" (memory only) or None.
     key_source: str | None = None
     snapshot: Snapshot = field(default_factory=Snapshot)
+    #: How long the balance lasts at the recent burn rate (None until first estimated).
+    runway: Runway | None = None
 
     @property
     def attention(self) -> int:

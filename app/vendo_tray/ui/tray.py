@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from vendo_tray import APP_NAME
-from vendo_tray.core.display import balance_text, need_action_text
+from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text
 from vendo_tray.core.policy import in_one_hour, local_now, next_morning
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
@@ -33,7 +33,7 @@ _PHASE_WORD = {
     Phase.KEY_REJECTED: "Key rejected",
 }
 
-def status_line(state: AppState) -> str:
+def status_line(state: AppState, *, balance: bool = True) -> str:
     """The menu's first line: ``"Live · 12 connections · $4.20"``."""
     parts = [_PHASE_WORD.get(state.phase, str(state.phase))]
     snapshot = state.snapshot
@@ -43,14 +43,16 @@ def status_line(state: AppState) -> str:
         if state.attention:
             text += f" ({need_action_text(state.attention)})"
         parts.append(text)
-    if snapshot.balance is not None:
+    if balance and snapshot.balance is not None:
         parts.append(balance_text(snapshot.balance))
     return " · ".join(parts)
 
 
 def tooltip_text(state: AppState) -> str:
-    """Several short lines: who we are, the status line, and whatever needs the user."""
-    lines = [f"{APP_NAME} — Demo" if state.demo else APP_NAME, status_line(state)]
+    """Several short lines: who we are, the status line, how long the money lasts, what needs the user."""
+    lines = [f"{APP_NAME} — Demo" if state.demo else APP_NAME, status_line(state, balance=False)]
+    if state.snapshot.balance is not None:
+        lines.append(balance_runway_text(state.snapshot.balance, state.runway))
     if state.attention:
         lines.append(need_action_text(state.attention, "connection"))
     if state.phase in (Phase.RECONNECTING, Phase.OFFLINE) and state.retry_in is not None:

@@ -59,6 +59,7 @@ from vendo_tray.core.display import (
     phase_severity,
     phase_text,
     relative_time,
+    runway_text,
     status_label,
 )
 from vendo_tray.core.event_actions import (
@@ -182,6 +183,8 @@ class MainWindow(QMainWindow):
         balance = snapshot.balance
         self.balance_value.setToolTip("Credits remaining" if balance is None or not balance.top_up_url
                                       else "Credits remaining — top up from an event's details")
+        known = balance is not None and state.runway is not None
+        self.runway_label.setText(f"· {runway_text(state.runway)}" if known else "")
         caps = snapshot.caps
         if caps is None:
             self.daily_value.setText("—")
@@ -307,6 +310,11 @@ class MainWindow(QMainWindow):
             return value
 
         self.balance_value = figure("Balance")
+        self.runway_label = _plain()
+        self.runway_label.setEnabled(False)  # muted, like the captions
+        self.runway_label.setToolTip("How long the balance lasts at the recent spend rate "
+                                     "(the last 24 hours and the last 7 days, whichever is faster)")
+        row.addWidget(self.runway_label)
         self.daily_value = figure("Today")
         self.monthly_value = figure("This month")
         self.daily_value.setToolTip("Spent today, and the daily spend cap")
