@@ -89,3 +89,20 @@ def test_history_from_a_real_store_reads_only_billing_and_no_raw_data(tmp_path: 
     assert sum(d.total for d in history.days) == sum(e.micros for e in stored)
     assert history.balance[-1].micros == sim.balance_micros
     assert len(history.balance) == sum(1 for e in events if e.kind is Kind.BALANCE) + 1
+
+
+def test_hover_words_for_a_day_and_the_balance_it_closed_at() -> None:
+    from vendo_tray.core.display import day_spend_lines
+
+    events = [balance(1, 9_000_000, NOW - timedelta(days=1, hours=3)),
+              balance(2, 8_000_000, NOW - timedelta(hours=1))]
+    events += [usage(10 + n, f"p{n}", (n + 1) * 10_000, NOW - timedelta(hours=2)) for n in range(8)]
+    history = spend_history(events, now=NOW, tz=UTC)
+    yesterday_end = datetime(2026, 5, 20, tzinfo=UTC)
+    assert history.balance_at(yesterday_end) == 9_000_000
+    assert history.balance_at(NOW - timedelta(days=2)) is None
+    assert history.total == sum((n + 1) * 10_000 for n in range(8))
+    lines = day_spend_lines(history.days[-1], history.balance_at(NOW), most=3)
+    assert lines == ["Wed 20 May", "Spent $0.36", "  p7: $0.08", "  p6: $0.07", "  p5: $0.06",
+                     "  5 more: $0.15", "Balance $8.00"]
+    assert day_spend_lines(history.days[0], None)[1:] == ["Nothing spent"]

@@ -384,3 +384,127 @@ def test_json_too_deep_to_write_back_is_described_not_raised() -> None:
         cursor = inner
     assert "nested too deeply" in pretty_json({"a": nested})
     assert pretty_json({"slug": "slack"}) == '{\n  "slug": "slack"\n}'
+
+
+# ----------------------------------------------------------------- the Spend tab
+
+
+def _spend_window(qtbot, store: Store, state: AppState, settings: QSettings) -> MainWindow:
+    win = MainWindow(Parts(store=store, state=state, links=Links(BASE_URL, lambda: KEY)), window_settings=settings)
+    qtbot.addWidget(win)
+    return win
+
+
+def test_the_spend_tab_draws_the_stored_billing_events_and_follows_new_ones(qtbot, window: MainWindow,
+                                                                            parts) -> None:
+    source, events = parts
+    assert window.spend_view is None  # nothing is built before the tab is first shown
+    window.tabs.setCurrentIndex(2)
+    chart = window.spend_view.chart
+    usage = [e for e in events if e.kind is Kind.USAGE]
+    assert chart.history.total == sum(e.micros for e in usage) > 0
+    assert set(chart.history.providers) == {e.provider for e in usage}
+    assert chart.history.balance[-1].micros == source.state.snapshot.balance.credits_remaining_micros
+    assert window.spend_view.summary.text().startswith("Last 30 days: $")
+
+    window.resize(1000, 640)
+    window.show()
+    qtbot.waitExposed(window)
+    from PySide6.QtCore import QPoint
+    qtbot.waitUntil(lambda: chart.width() > 900, timeout=2000)
+    _, bars, _ = chart._plot()
+    qtbot.mouseMove(chart, QPoint(int(bars.right()) - 3, int(bars.center().y())))
+    qtbot.waitUntil(lambda: chart.hover == 29, timeout=2000)
+    lines = chart.callout_lines()
+    assert lines[1].startswith("Spent $") and lines[-1].startswith("Balance $")
+
+    newest = wire_event(9001, "billing.usage_recorded", {"provider": "brand-new", "micros": 4_200_000},
+                        datetime.now(timezone.utc))
+    assert source.store.add(newest)
+    window.on_event(newest)
+    qtbot.waitUntil(lambda: "brand-new" in chart.history.providers, timeout=3000)
+    assert chart.history.providers[0] == "brand-new"  # the biggest spender stacks first
+
+
+def test_the_spend_tab_says_what_will_appear_when_nothing_is_recorded(qtbot, tmp_path: Path,
+                                                                       settings: QSettings) -> None:
+    from vendo_tray.ui.spend_view import EMPTY_TEXT
+
+    with Store.open(tmp_path / "empty.sqlite3") as store:
+        win = _spend_window(qtbot, store, AppState(phase=Phase.LIVE), settings)
+        win.tabs.setCurrentIndex(2)
+        assert win.spend_view.chart.history.empty
+        assert "balance over time" in EMPTY_TEXT and "per day" in EMPTY_TEXT
+        assert win.spend_view.summary.text() == "Last 30 days: $0.00 spent"
+
+
+def test_the_spend_module_is_loaded_only_when_its_tab_is_first_shown(tmp_path: Path) -> None:
+    """A fresh interpreter: building the window must not import the charts."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from vendo_tray.core.links import Links
+from vendo_tray.core.state import AppState
+from vendo_tray.core.store import Store
+from vendo_tray.ui.window import MainWindow
+app = QApplication([])
+class Parts:
+    store = Store.open({str(tmp_path / "h.sqlite3")!r})
+    state = AppState()
+    links = Links("https://vendo.run", lambda: None)
+win = MainWindow(Parts(), window_settings=QSettings({str(tmp_path / "w.ini")!r}, QSettings.Format.IniFormat))
+print("before", "vendo_tray.ui.spend_view" in sys.modules)
+win.tabs.setCurrentIndex(2)
+print("after", "vendo_tray.ui.spend_view" in sys.modules)
+"""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.split() == ["before", "False", "after", "True"], out.stderr
+
+
+def test_screenshot_of_the_spend_tab(qtbot, tmp_path: Path, settings: QSettings, screenshots_dir: Path) -> None:
+    """docs/screenshots/window-spend.png: a month of usage with a top-up, a day under the pointer."""
+    from PySide6.QtCore import QPoint
+
+    from vendo_tray.core.runway import runway_from
+
+    now = datetime.now(timezone.utc)
+    events, sim = story(900, now=now, span=timedelta(days=28), seed=11)
+    # The balance as a real account sees it: $18 spent down, a $10 top-up nine days ago.
+    top_up_at, balance = now - timedelta(days=9, hours=5), 18_000_000
+    month: list[VendoEvent] = []
+    for event in events:
+        if event.when > top_up_at >= (month[-1].when if month else event.when):
+            balance += 10_000_000
+            month.append(wire_event(9000, "billing.balance_changed", {"remaining_micros": balance}, top_up_at))
+        if event.kind is Kind.USAGE:
+            balance -= event.micros
+        month.append(replace(event, remaining_micros=balance) if event.kind is Kind.BALANCE else event)
+    today = sum(e.micros for e in month if e.kind is Kind.USAGE and e.when.date() == now.date())
+    with Store.open(tmp_path / "month.sqlite3") as store:
+        store.add_many(month)
+        snapshot = snapshot_of(sim, taken_at=now)
+        snapshot = replace(snapshot, balance=replace(snapshot.balance, credits_remaining_micros=balance),
+                           caps=replace(snapshot.caps, used_today_micros=today, used_month_micros=18_000_000))
+        runway = runway_from(store, balance_micros=balance, now=now)
+        win = _spend_window(qtbot, store, AppState(phase=Phase.LIVE, snapshot=snapshot, runway=runway), settings)
+        win.resize(1100, 720)
+        win.show()
+        qtbot.waitExposed(win)
+        win.tabs.setCurrentIndex(2)
+        chart = win.spend_view.chart
+        assert chart.history.total > 0 and len(chart.history.providers) >= 4
+        qtbot.waitUntil(lambda: chart.width() > 1000, timeout=2000)  # laid out in the shown window
+        _, bars, _ = chart._plot()
+        qtbot.mouseMove(chart, QPoint(int(bars.left() + bars.width() * 24.5 / 30), int(bars.center().y())))
+        qtbot.waitUntil(lambda: chart.hover is not None, timeout=2000)
+        assert chart.hover == 24, (chart.hover, bars, chart.size())
+        QApplication.processEvents()
+        image = win.grab().toImage()
+        assert image.width() >= 1100 and image.height() >= 720
+        assert image.save(str(screenshots_dir / "window-spend.png"))
+        assert (screenshots_dir / "window-spend.png").stat().st_size > 20_000

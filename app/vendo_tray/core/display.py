@@ -23,6 +23,7 @@ from vendo_tray.core.kinds import (
     status_needs_action,
 )
 from vendo_tray.core.runway import Basis, Runway
+from vendo_tray.core.spend import DaySpend
 from vendo_tray.core.state import AppState, Phase
 
 #: The kind groups a user can filter by, in display order, with their labels.
@@ -131,6 +132,19 @@ def balance_runway_text(balance: Balance | None, runway: Runway | None) -> str:
     """"$7.86 · about 3 days left at today's rate": the balance and how long it lasts, in one line."""
     text = balance_text(balance)
     return f"{text} · {runway_text(runway)}" if balance is not None and runway is not None else text
+
+
+def day_spend_lines(day: DaySpend, balance_micros: int | None, *, most: int = 6) -> list[str]:
+    """The Spend view's hover callout for one day: date, total, each provider, the day's closing balance."""
+    lines = [f"{day.day:%a} {day.day.day} {day.day:%b}",
+             f"Spent {format_micros(day.total)}" if day.total else "Nothing spent"]
+    biggest = sorted(day.by_provider, key=lambda item: -item[1])
+    lines += [f"  {provider}: {format_micros(micros)}" for provider, micros in biggest[:most]]
+    if len(biggest) > most:
+        lines.append(f"  {len(biggest) - most} more: {format_micros(sum(m for _, m in biggest[most:]))}")
+    if balance_micros is not None:
+        lines.append(f"Balance {format_micros(balance_micros)}")
+    return lines
 
 
 def duration_text(span: timedelta) -> str:

@@ -88,6 +88,16 @@ class SpendHistory:
         """Nothing recorded yet: the view shows what will appear instead of an empty chart."""
         return not self.balance and not self.providers
 
+    @property
+    def total(self) -> int:
+        """Everything spent in the window."""
+        return sum(day.total for day in self.days)
+
+    def balance_at(self, when: datetime) -> int | None:
+        """The balance last read at or before ``when`` (None before the first reading)."""
+        known = [p.micros for p in self.balance if p.at <= when]
+        return known[-1] if known else None
+
 
 def balance_reading(event: Billed) -> int | None:
     """The balance an event reports, or None (not a balance event, or a value we do not have)."""

@@ -14,8 +14,9 @@ remembered in a QSettings file in the config directory.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -52,6 +53,7 @@ from PySide6.QtWidgets import (
 from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     GROUP_LABELS,
+    balance_runway_text,
     balance_text,
     cap_severity,
     cap_text,
@@ -69,6 +71,7 @@ from vendo_tray.core.event_actions import (
     event_actions,
 )
 from vendo_tray.core.kinds import Kind, Severity, VendoEvent
+from vendo_tray.core.spend import history_from
 from vendo_tray.core.state import AppState
 from vendo_tray.core.store import Store
 from vendo_tray.ui import connection_model as cm
@@ -78,11 +81,16 @@ from vendo_tray.ui.details_pane import DetailsPane
 from vendo_tray.ui.event_model import EventFilter, EventTableModel
 from vendo_tray.ui.palette import DOT_SIZE, SEVERITY_COLORS, severity_dot
 
+if TYPE_CHECKING:
+    from vendo_tray.ui.spend_view import SpendView
+
 log = logging.getLogger(__name__)
 
 #: Search waits this long after the last keystroke (a LIKE over 100,000 rows is not free).
 SEARCH_DEBOUNCE_MS = 250
-EVENTS_TAB, CONNECTIONS_TAB = 0, 1
+EVENTS_TAB, CONNECTIONS_TAB, SPEND_TAB = 0, 1, 2
+#: The Spend tab redraws this long after the last billing event or state change (bursts cost one read).
+SPEND_REFRESH_MS = 1_000
 DEFAULT_SIZE = (1040, 680)
 
 _SETTINGS_GEOMETRY = "window/geometry"
@@ -158,6 +166,15 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.addTab(self._build_events_tab(), "&Recent events")
         self.tabs.addTab(self._build_connections_tab(), "C&onnections")
+        self.spend_page = QWidget()
+        QVBoxLayout(self.spend_page).setContentsMargins(0, 0, 0, 0)
+        self.spend_view: SpendView | None = None  # built when the tab is first shown
+        self.tabs.addTab(self.spend_page, "&Spend")
+        self._spend_timer = QTimer(self)
+        self._spend_timer.setSingleShot(True)
+        self._spend_timer.setInterval(SPEND_REFRESH_MS)
+        self._spend_timer.timeout.connect(self._refresh_spend)
+        self.tabs.currentChanged.connect(self._tab_changed)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
@@ -207,12 +224,16 @@ class MainWindow(QMainWindow):
         current = self.details.event
         if current is not None:  # actions depend on the snapshot (still needs re-auth?)
             self._show_details(current)
+        if self.tabs.currentIndex() == SPEND_TAB:
+            self._spend_timer.start()
 
     def on_event(self, event: VendoEvent) -> None:
         """A new event was stored: the list syncs with the store after the burst."""
         self.events_model.note_new_event(event)
         if event.slug and event.slug not in self._known_slugs:
             self._refresh_connection_filter()
+        if event.kind.group == "billing" and self.tabs.currentIndex() == SPEND_TAB:
+            self._spend_timer.start()
 
     # The app connects these by the MonitorListener names.
     state_changed = on_state
@@ -244,6 +265,11 @@ class MainWindow(QMainWindow):
             log.info("event %r is not in the history (pruned?)", key)
         self.events_view.clearSelection()
         self._show_details(event)
+
+    def show_spend(self) -> None:
+        """Bring the window up on the Spend tab."""
+        self.tabs.setCurrentIndex(SPEND_TAB)
+        self.reveal()
 
     def show_connections(self) -> None:
         """Bring the window up on the Connections tab."""
@@ -457,6 +483,7 @@ class MainWindow(QMainWindow):
         shortcut(QKeySequence.StandardKey.Find, self._focus_search)
         shortcut("Ctrl+1", lambda: self._switch_tab(EVENTS_TAB))
         shortcut("Ctrl+2", lambda: self._switch_tab(CONNECTIONS_TAB))
+        shortcut("Ctrl+3", lambda: self._switch_tab(SPEND_TAB))
         shortcut("Escape", self._escape)
         shortcut(QKeySequence.StandardKey.Close, self.close)
         QWidget.setTabOrder(self.search_edit, self.kind_combo)
@@ -475,7 +502,32 @@ class MainWindow(QMainWindow):
 
     def _switch_tab(self, index: int) -> None:
         self.tabs.setCurrentIndex(index)
-        (self.events_view if index == EVENTS_TAB else self.connections_view).setFocus()
+        if index == SPEND_TAB and self.spend_view is not None:
+            self.spend_view.chart.setFocus()
+        else:
+            (self.events_view if index == EVENTS_TAB else self.connections_view).setFocus()
+
+    def _tab_changed(self, index: int) -> None:
+        if index == SPEND_TAB:
+            self._refresh_spend()
+
+    def _refresh_spend(self) -> None:
+        """Read the last 30 days of billing events and hand them to the Spend tab (built on first use).
+
+        WHY lazily: the charts are of no use to a session that never opens the tab,
+        and neither their module nor a month of billing rows is loaded until then.
+        """
+        self._spend_timer.stop()
+        if self.spend_view is None:
+            from vendo_tray.ui.spend_view import SpendView
+
+            self.spend_view = SpendView()
+            self.spend_page.layout().addWidget(self.spend_view)
+        balance = self._state.snapshot.balance
+        history = history_from(self._monitor.store, now=datetime.now(timezone.utc),
+                               current_balance=balance.credits_remaining_micros if balance else None)
+        runway = balance_runway_text(balance, self._state.runway) if balance is not None else ""
+        self.spend_view.set_history(history, runway)
 
     def _escape(self) -> None:
         """Esc clears a search being typed; otherwise it hides the window."""
