@@ -426,9 +426,15 @@ class Monitor:
                 and event.at.timestamp() < self._opened_at - REPLAY_SLACK_SECONDS)
 
     def _on_snapshot(self, snapshot: Snapshot) -> None:
+        runway = self.state.runway
         if snapshot.balance != self.state.snapshot.balance:
+            # The shown balance and its runway never disagree ("$0.00 · about 2 days left"):
+            # the last burn applies to the new balance now, a fresh estimate follows.
             self._runway_stale = True
-        self._emit_state(snapshot=snapshot)
+            if runway is not None:
+                runway = runway.with_balance(snapshot.balance.credits_remaining_micros
+                                             if snapshot.balance is not None else None)
+        self._emit_state(snapshot=snapshot, runway=runway)
         # The live wire's error event has no message; REST's error_message fills it in place.
         self._emit_notices(self.policy.on_snapshot(snapshot))
 

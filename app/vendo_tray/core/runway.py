@@ -20,7 +20,7 @@ apart says "too little history" instead of extrapolating a day from them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
@@ -52,6 +52,10 @@ class Runway:
     balance_micros: int | None
     per_day: float | None = None
     basis: Basis | None = None
+
+    def with_balance(self, balance_micros: int | None) -> Runway:
+        """The same burn against a newer balance (cheap: no history is read again)."""
+        return replace(self, balance_micros=balance_micros)
 
     @property
     def known(self) -> bool:
