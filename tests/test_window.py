@@ -426,6 +426,24 @@ def test_the_spend_tab_draws_the_stored_billing_events_and_follows_new_ones(qtbo
     assert chart.history.providers[0] == "brand-new"  # the biggest spender stacks first
 
 
+def test_a_busy_stream_does_not_postpone_the_spend_tab_forever(qtbot, window: MainWindow, parts) -> None:
+    """States arriving more often than the refresh delay used to restart it again and again."""
+    source, _ = parts
+    window.tabs.setCurrentIndex(2)
+    chart = window.spend_view.chart
+    newest = wire_event(9002, "billing.usage_recorded", {"provider": "late-comer", "micros": 1_000},
+                        datetime.now(timezone.utc))
+    assert source.store.add(newest)
+    window.on_event(newest)
+    busy = [replace(source.state, retry_in=n) for n in range(20)]  # a state every 200 ms for 4 s
+    for state in busy:
+        window.on_state(state)
+        qtbot.wait(200)
+        if "late-comer" in chart.history.providers:
+            break
+    assert "late-comer" in chart.history.providers
+
+
 def test_the_spend_tab_says_what_will_appear_when_nothing_is_recorded(qtbot, tmp_path: Path,
                                                                        settings: QSettings) -> None:
     from vendo_tray.ui.spend_view import EMPTY_TEXT

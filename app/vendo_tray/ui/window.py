@@ -89,7 +89,7 @@ log = logging.getLogger(__name__)
 #: Search waits this long after the last keystroke (a LIKE over 100,000 rows is not free).
 SEARCH_DEBOUNCE_MS = 250
 EVENTS_TAB, CONNECTIONS_TAB, SPEND_TAB = 0, 1, 2
-#: The Spend tab redraws this long after the last billing event or state change (bursts cost one read).
+#: The Spend tab redraws this long after a billing event or state change (a burst costs one read).
 SPEND_REFRESH_MS = 1_000
 DEFAULT_SIZE = (1040, 680)
 
@@ -224,16 +224,15 @@ class MainWindow(QMainWindow):
         current = self.details.event
         if current is not None:  # actions depend on the snapshot (still needs re-auth?)
             self._show_details(current)
-        if self.tabs.currentIndex() == SPEND_TAB:
-            self._spend_timer.start()
+        self._spend_changed()
 
     def on_event(self, event: VendoEvent) -> None:
         """A new event was stored: the list syncs with the store after the burst."""
         self.events_model.note_new_event(event)
         if event.slug and event.slug not in self._known_slugs:
             self._refresh_connection_filter()
-        if event.kind.group == "billing" and self.tabs.currentIndex() == SPEND_TAB:
-            self._spend_timer.start()
+        if event.kind.group == "billing":
+            self._spend_changed()
 
     # The app connects these by the MonitorListener names.
     state_changed = on_state
@@ -510,6 +509,16 @@ class MainWindow(QMainWindow):
     def _tab_changed(self, index: int) -> None:
         if index == SPEND_TAB:
             self._refresh_spend()
+
+    def _spend_changed(self) -> None:
+        """Redraw the Spend tab (when shown) within SPEND_REFRESH_MS of the first change.
+
+        Not a debounce: the timer is not restarted by later changes, which arrive
+        more often than once a second while the stream is busy and would
+        otherwise postpone the redraw for as long as the stream stays busy.
+        """
+        if self.tabs.currentIndex() == SPEND_TAB and not self._spend_timer.isActive():
+            self._spend_timer.start()
 
     def _refresh_spend(self) -> None:
         """Read the last 30 days of billing events and hand them to the Spend tab (built on first use).
