@@ -485,7 +485,7 @@ async def test_a_non_event_stream_answer_is_a_failure() -> None:
         return httpx.Response(200, html="<html>captive portal</html>")
 
     fake = FakeTime()
-    async with AsyncVendo(api_key="vendo_sk_x", base_url="http://portal.test",
+    async with AsyncVendo(api_key="vendo_sk_x", base_url="https://portal.test",
                           transport=httpx.MockTransport(handler)) as client:
         events = await take(client.events.subscribe(sleep=fake.sleep, clock=fake.clock, max_failures=2), 2)
     assert [e.kind for e in events] == ["stream.error"]

@@ -202,10 +202,10 @@ def test_the_current_key_is_masked_even_when_it_does_not_look_like_a_key(caplog:
 
 
 @pytest.mark.parametrize(("url", "expected"), [
-    ("https://vendo.run/c?app_key=vendo_sk_abc&return_to=x", "https://vendo.run/c?app_key=***&return_to=x"),
-    ("https://vendo.run/c?return_to=x&App_Key=abc#f", "https://vendo.run/c?return_to=x&App_Key=***#f"),
-    ("https://vendo.run/c?app_key=", "https://vendo.run/c?app_key=***"),
-    ("https://vendo.run/vendo_sk_abc-def", "https://vendo.run/vendo_sk_***"),
+    ("https://vendo.run/c?app_key=vendo_sk_abc&return_to=x", "https://vendo.run/c?app_key=[redacted]&return_to=x"),
+    ("https://vendo.run/c?return_to=x&App_Key=abc#f", "https://vendo.run/c?return_to=x&App_Key=[redacted]#f"),
+    ("https://vendo.run/c?app_key=", "https://vendo.run/c?app_key=[redacted]"),
+    ("https://vendo.run/vendo_sk_abc-def", "https://vendo.run/vendo_sk_[redacted]"),
     ("https://vendo.run/\nforged log line", "https://vendo.run/\\x0aforged log line"),
     ("https://vendo.run/dashboard", "https://vendo.run/dashboard"),
 ])

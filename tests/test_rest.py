@@ -61,7 +61,7 @@ async def client(simulator: Simulator, api_key: str, sleeps: Sleeps) -> Any:
 
 
 def mock_client(handler: Any, **kw: Any) -> AsyncVendo:
-    return AsyncVendo(api_key="vendo_sk_mock_secret", base_url="http://vendo.test",
+    return AsyncVendo(api_key="vendo_sk_mock_secret", base_url="https://vendo.test",
                       transport=httpx.MockTransport(handler), **kw)
 
 
@@ -269,7 +269,7 @@ def test_server_text_is_cleaned_and_the_key_redacted() -> None:
     e = err(401, {"error": {"code": "app_unknown",
                             "message": "Key vendo_sk_live_secret_123 unknown\x1b[2J\n" + "y" * 5000}})
     assert "vendo_sk_live_secret_123" not in str(e)
-    assert "vendo_sk_…" in e.message
+    assert "vendo_sk_[redacted]" in e.message
     assert "\x1b" not in e.message and "\n" not in e.message
     assert len(e.message) <= 300
 
@@ -317,14 +317,14 @@ def test_base_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_key_precedence_and_blank_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VENDO_API_KEY", "vendo_sk_env")
-    assert AsyncVendo(base_url="http://x.test").has_key
-    assert not AsyncVendo(api_key="", base_url="http://x.test").has_key   # explicit blank = OSS mode
+    assert AsyncVendo(base_url="https://x.test").has_key
+    assert not AsyncVendo(api_key="", base_url="https://x.test").has_key   # explicit blank = OSS mode
     monkeypatch.setenv("VENDO_API_KEY", "   ")
-    assert not AsyncVendo(base_url="http://x.test").has_key
+    assert not AsyncVendo(base_url="https://x.test").has_key
 
 
 def test_the_key_does_not_show_in_reprs() -> None:
-    client = AsyncVendo(api_key="vendo_sk_repr_secret", base_url="http://x.test")
+    client = AsyncVendo(api_key="vendo_sk_repr_secret", base_url="https://x.test")
     for text in (repr(client), str(client), repr(client._key), str(client._key), repr(vars(client))):
         assert "vendo_sk_repr_secret" not in text
     with pytest.raises(TypeError):

@@ -27,6 +27,7 @@ from vendo_tray.client.errors import (
     ServerError,
     VendoError,
 )
+from vendo_tray.client.safety import base_url_problem, mask, plain
 
 DEFAULT_BASE_URL = "https://vendo.run"
 API_VERSION = "2026-05-02"
@@ -73,12 +74,6 @@ class ApiKey:
         raise TypeError("an API key is not picklable")
 
 
-def mask(key: str) -> str:
-    """``vendo_sk_…`` style: the prefix that tells key kinds apart, never the secret part."""
-    prefix = key[: key.find("_sk_") + 4] if "_sk_" in key[:20] else ""
-    return f"{prefix}…" if prefix else "…"
-
-
 def resolve_api_key(api_key: str | None) -> ApiKey | None:
     """The argument, else ``VENDO_API_KEY``; blank counts as absent (OSS mode)."""
     value = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
@@ -89,21 +84,14 @@ def resolve_api_key(api_key: str | None) -> ApiKey | None:
 def resolve_base_url(base_url: str | None) -> str:
     """The argument, else ``VENDO_BASE_URL``, else https://vendo.run; no trailing slash.
 
-    Raises ValueError for anything that is not an absolute http(s) URL, so a
-    typo fails at start-up with a clear message instead of as a stream of
-    connection errors.
+    Raises ValueError for anything that is not an absolute https URL (http on
+    loopback only: the key travels in every request), so a typo fails at start-up
+    with a clear message instead of as a stream of connection errors.
     """
     value = (base_url or os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL).strip()
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
-    except ValueError:
-        parts = None
-    if (parts is None or parts.scheme not in ("http", "https") or not parts.hostname
-            or not value.isprintable() or " " in value):
-        raise ValueError(f"Vendo base URL must be an absolute http(s) URL, got {value[:100]!r}")
-    if parts.username or parts.password:
-        raise ValueError("Vendo base URL must not carry credentials")
+    problem = base_url_problem(value)
+    if problem is not None:
+        raise ValueError(f"Vendo base URL {value[:100]!r}: {problem}")
     return value.rstrip("/")
 
 
@@ -201,8 +189,7 @@ def error_from_response(status: int, headers: httpx.Headers, body: bytes, *,
 def _clean(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
-    text = "".join(ch if ch.isprintable() else " " for ch in value[: MAX_MESSAGE * 2]).strip()
-    return text[:MAX_MESSAGE] or None
+    return plain(value[: MAX_MESSAGE * 2], MAX_MESSAGE) or None
 
 
 def _clean_url(value: Any) -> str | None:

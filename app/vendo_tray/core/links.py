@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+from vendo_tray.client.safety import is_loopback, redact
+
 log = logging.getLogger(__name__)
 
 #: Longer URLs are refused outright (browsers cap around 2-64 KB; ours are short).
@@ -43,8 +45,6 @@ DEFAULT_PORTS = {"https": 443, "http": 80}
 REDIRECT_PARAMS = frozenset({"return_to", "returnto", "redirect", "redirect_to", "redirect_url",
                              "redirect_uri", "next", "continue", "url", "target"})
 
-_KEY_PARAM = re.compile(r"(?i)((?:app_key|app%5fkey)=)[^&#\s]*")
-_KEY_LIKE = re.compile(r"vendo_sk_[A-Za-z0-9_\-]*")
 _PORT = re.compile(r"[0-9]{1,5}")
 #: Percent-escapes that change how a path is read: "/", "\", "." and control bytes.
 _ENCODED_PATH_TRICK = re.compile(r"(?i)%(?:2f|5c|2e|[01][0-9a-f]|7f)")
@@ -53,12 +53,7 @@ _ENCODED_PATH_TRICK = re.compile(r"(?i)%(?:2f|5c|2e|[01][0-9a-f]|7f)")
 def redact_url(url: object, secrets: Iterable[str | None] = ()) -> str:
     """``url`` made safe for a log line: ``app_key`` values and anything shaped
     like a Vendo key masked, control characters escaped, length capped."""
-    text = url if isinstance(url, str) else repr(url)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _KEY_PARAM.sub(r"\1***", text)
-    text = _KEY_LIKE.sub("vendo_sk_***", text)
+    text = redact(url if isinstance(url, str) else repr(url), tuple(secrets))
     if len(text) > MAX_LOGGED:
         text = text[:MAX_LOGGED] + "…"
     return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
@@ -106,7 +101,7 @@ def parse_origin(base_url: str) -> Origin | None:
     if hostport is None:
         return None
     host, port = hostport
-    loopback = _is_loopback(host)
+    loopback = is_loopback(host)
     if scheme == "http" and not loopback:
         return None
     path = parts.path.rstrip("/")
@@ -313,10 +308,3 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

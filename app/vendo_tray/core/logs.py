@@ -12,38 +12,19 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 import sys
 import threading
 from pathlib import Path
 
 import platformdirs
 
+from vendo_tray.client.safety import redact
+
 APP_DIR_NAME = "vendo-tray"
 LOG_FILE_NAME = "vendo-tray.log"
 #: One megabyte per file, three old files: enough for a week of normal use.
 MAX_BYTES = 1_000_000
 BACKUP_COUNT = 3
-
-REDACTED = "[redacted]"
-
-#: (pattern, replacement) pairs; order matters only for readability.
-_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # App keys: vendo_sk_ followed by anything key-like.
-    (re.compile(r"vendo_sk_[A-Za-z0-9_\-]*"), "vendo_sk_" + REDACTED),
-    # Authorization headers and their dict/repr forms: "Bearer <token>".
-    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=\-]+"), r"\1\2" + REDACTED),
-    # Keys carried in URLs (the SDK's connect URL puts the key in app_key=).
-    (re.compile(r"(?i)\b((?:app_key|api_key|apikey|access_token|token)=)[^&\s'\"#]+"), r"\1" + REDACTED),
-)
-
-
-def redact(text: str) -> str:
-    """Return ``text`` with anything shaped like a secret replaced."""
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
 
 class RedactingFilter(logging.Filter):
     """Rewrites a record in place so no handler ever sees a secret.

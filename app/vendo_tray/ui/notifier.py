@@ -47,6 +47,7 @@ from desktop_notifier.backends.base import DesktopNotifierBackend
 from desktop_notifier.common import Button, Capability, Icon, Notification
 from desktop_notifier.common import Urgency as NativeUrgency
 
+from vendo_tray.client.safety import plain
 from vendo_tray.core.notices import Action, Notice, Urgency
 from vendo_tray.ui.notifier_backends import (
     body_takes_markup,
@@ -93,17 +94,6 @@ class _Op:
     seq: int
     subject: str
     notice: Notice | None
-
-
-def plain_text(text: object, limit: int, *, keep_newlines: bool = False) -> str:
-    """``text`` as one safe line (or lines): printable characters only, at most
-    ``limit`` characters with an ellipsis when cut."""
-    raw = text if isinstance(text, str) else ("" if text is None else str(text))
-    kept = "".join(ch for ch in raw if ch.isprintable() or (keep_newlines and ch == "\n"))
-    kept = kept.strip()
-    if len(kept) > limit:
-        kept = kept[: max(limit - 1, 0)].rstrip() + "…"
-    return kept
 
 
 def notification_identifier(subject: str) -> str:
@@ -288,8 +278,8 @@ class Notifier:
     def _build(self, notice: Notice, capabilities: frozenset[Capability],
                on_dispatched: Callable[[], None]) -> Notification:
         """Turn a notice into a desktop-notifier Notification for this server."""
-        title = plain_text(notice.title, MAX_TITLE) or "Vendo Tray"
-        body = plain_text(notice.body, MAX_BODY, keep_newlines=True)
+        title = plain(notice.title, MAX_TITLE) or "Vendo Tray"
+        body = plain(notice.body, MAX_BODY, keep_newlines=True)
         if body_takes_markup(self._backend):
             body = html.escape(body, quote=False)
         default = notice.default
@@ -303,7 +293,7 @@ class Notifier:
             if all(b.label != default.label for b in buttons):
                 buttons.insert(0, default)
         native_buttons = tuple(
-            Button(title=plain_text(action.label, MAX_LABEL) or "Open",
+            Button(title=plain(action.label, MAX_LABEL) or "Open",
                    on_pressed=self._invoker(action))
             for action in buttons
         )
@@ -345,7 +335,7 @@ class Notifier:
         if self._tray is None:
             self._set_mode(Mode.LOG_ONLY, "no notification server and no tray icon")
             log.warning("notice not shown (no notification server, no tray): %s — %s",
-                        plain_text(notice.title, MAX_TITLE), plain_text(notice.body, MAX_BODY))
+                        plain(notice.title, MAX_TITLE), plain(notice.body, MAX_BODY))
             return
         self._set_mode(Mode.FALLBACK, None)
         action = notice.default or (notice.buttons[0] if notice.buttons else None)
@@ -354,8 +344,8 @@ class Notifier:
                 else QSystemTrayIcon.MessageIcon.Information)
         # Qt's own X11 balloon renders text that looks like HTML as rich text; a
         # look-alike angle bracket keeps hostile tags inert and still readable.
-        title = plain_text(notice.title, MAX_TITLE).replace("<", "‹")
-        body = plain_text(notice.body, MAX_BODY, keep_newlines=True).replace("<", "‹")
+        title = plain(notice.title, MAX_TITLE).replace("<", "‹")
+        body = plain(notice.body, MAX_BODY, keep_newlines=True).replace("<", "‹")
         self._tray.showMessage(title or "Vendo Tray", body, icon, BALLOON_MS)
 
     def _on_balloon_clicked(self) -> None:

@@ -15,10 +15,8 @@ thread while the dialog stays responsive.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from vendo_tray import APP_NAME
+from vendo_tray.client.safety import base_url_problem
 from vendo_tray.core.secrets import (
     SOURCE_DEMO,
     SOURCE_ENV,
@@ -72,9 +71,6 @@ SOUND_TOGGLES: tuple[tuple[str, str], ...] = (
     ("low", "informational"),
 )
 
-_LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
-
-
 def validate_base_url(text: str) -> str:
     """Return the cleaned base URL or raise ValueError with a sentence for the user.
 
@@ -83,25 +79,10 @@ def validate_base_url(text: str) -> str:
     never leaves the machine.
     """
     url = text.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ValueError("Enter a full URL, like https://vendo.run")
-    if parts.username or parts.password:
-        raise ValueError("The URL must not contain a user name or password")
-    if parts.query or parts.fragment:
-        raise ValueError("The URL must not contain ? or #")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise ValueError("Use https:// (plain http is only allowed for 127.0.0.1 / localhost)")
+    problem = base_url_problem(url)
+    if problem is not None:
+        raise ValueError(problem)
     return url
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class SettingsDialog(QDialog):

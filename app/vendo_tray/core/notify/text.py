@@ -1,16 +1,16 @@
 """The wording helpers every rule module uses: plain text, connection names, URL buttons.
 
-Titles and bodies are plain text: control and format characters (bidi overrides,
-zero-width) dropped, whitespace collapsed, capped at :data:`TITLE_MAX` / :data:`BODY_MAX`
-characters.  They are deliberately NOT markup-escaped here: ``ui.notifier`` escapes for
-the back ends that parse markup, and escaping twice would show "&amp;lt;" on the others.
+Titles and bodies are plain text (``client.safety.plain``: control and format characters
+dropped, whitespace collapsed), capped at :data:`TITLE_MAX` / :data:`BODY_MAX` characters.
+They are deliberately NOT markup-escaped here: ``ui.notifier`` escapes for the back ends
+that parse markup, and escaping twice would show "&amp;lt;" on the others.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
+from vendo_tray.client.safety import plain
 from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.notices import Action, ActionKind, Notice, Topic, Urgency
 from vendo_tray.core.state import Snapshot
@@ -31,21 +31,6 @@ class Alert:
     @property
     def subject(self) -> str:
         return self.notice.subject
-
-
-def plain(text: str, limit: int) -> str:
-    """One line of plain text: no control/format characters, collapsed spaces, at most ``limit``."""
-    kept = []
-    for ch in text:
-        category = unicodedata.category(ch)
-        if ch.isspace() or category in ("Zl", "Zp"):
-            kept.append(" ")
-        elif category[0] != "C":  # Cc control, Cf format (bidi, zero-width), Cs, Co, Cn
-            kept.append(ch)
-    line = " ".join("".join(kept).split())
-    if len(line) > limit:
-        line = line[: max(limit - 1, 0)].rstrip() + "…"
-    return line
 
 
 def notice(subject: str, title: str, body: str, urgency: Urgency, *, default: Action | None = None,
