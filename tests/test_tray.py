@@ -49,7 +49,7 @@ CASES = [
      TrayIconName.OFFLINE, ["Offline", "Next attempt in 30 s", "gave up after 3 attempts"]),
     (AppState(phase=Phase.KEY_MISSING), TrayIconName.KEY, ["No API key", "Click to add your API key"]),
     (AppState(phase=Phase.KEY_REJECTED, detail="Key rejected: unknown app (app_unknown)"),
-     TrayIconName.KEY, ["Key rejected", "app_unknown", "Click to fix"]),
+     TrayIconName.KEY, ["API key rejected", "app_unknown", "Click to fix"]),
     (AppState(phase=Phase.LIVE, snapshot=TROUBLED), TrayIconName.ATTENTION,
      ["Live · 3 connections (2 need action)\n$0.30", "2 connections need action"]),
     (AppState(phase=Phase.LIVE, snapshot=HEALTHY, paused_until=PAUSE_END), TrayIconName.PAUSED,
@@ -220,3 +220,11 @@ def test_screenshot_of_the_tray_menu(tray: TrayController, qtbot, xvfb_display: 
     subprocess.run(["convert", str(full), "-crop", crop, "+repage", str(out)], check=True, timeout=30)
     tray.menu.hide()
     assert out.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("phase", list(Phase), ids=str)
+def test_tray_and_window_name_each_phase_with_the_same_words(phase: Phase) -> None:
+    from vendo_tray.core.display import phase_text, phase_word
+
+    state = AppState(phase=phase)
+    assert status_line(state).split(" · ")[0] == phase_word(phase) == phase_text(state)

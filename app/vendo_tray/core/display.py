@@ -185,10 +185,11 @@ def caps_text(caps: SpendCaps | None) -> str:
             f" · this month {cap_text(caps.used_month_micros, caps.monthly_micros)}")
 
 
+#: The stream's state in a word or two: the tray's status line and the window's phase line.
 _PHASE_WORDS: dict[Phase, str] = {
     Phase.CONNECTING: "Connecting…",
     Phase.LIVE: "Live",
-    Phase.RECONNECTING: "Reconnecting",
+    Phase.RECONNECTING: "Reconnecting…",
     Phase.OFFLINE: "Offline",
     Phase.KEY_MISSING: "No API key",
     Phase.KEY_REJECTED: "API key rejected",
@@ -204,15 +205,20 @@ _PHASE_SEVERITY: dict[Phase, Severity] = {
 }
 
 
+def phase_word(phase: Phase) -> str:
+    """``"Live"``, ``"Reconnecting…"``, ``"API key rejected"``: one wording for tray and window."""
+    return _PHASE_WORDS.get(phase, str(phase))
+
+
 def phase_severity(state: AppState) -> Severity:
     return _PHASE_SEVERITY.get(state.phase, Severity.INFO)
 
 
 def phase_text(state: AppState) -> str:
     """One line on the stream: ``"Reconnecting in 4 s — connection refused"``."""
-    words = _PHASE_WORDS.get(state.phase, str(state.phase))
+    words = phase_word(state.phase)
     if state.phase in (Phase.RECONNECTING, Phase.OFFLINE) and state.retry_in is not None:
-        words += f" in {max(0, round(state.retry_in))} s"
+        words = words.removesuffix("…") + f" in {max(0, round(state.retry_in))} s"
     if state.detail:
         words += f" — {state.detail}"
     extras = []

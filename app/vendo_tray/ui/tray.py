@@ -17,25 +17,17 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from vendo_tray import APP_NAME
-from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text
+from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text, phase_word
 from vendo_tray.core.policy import in_one_hour, local_now, next_morning
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
 
 log = logging.getLogger(__name__)
 
-_PHASE_WORD = {
-    Phase.CONNECTING: "Connecting…",
-    Phase.LIVE: "Live",
-    Phase.RECONNECTING: "Reconnecting…",
-    Phase.OFFLINE: "Offline",
-    Phase.KEY_MISSING: "No API key",
-    Phase.KEY_REJECTED: "Key rejected",
-}
 
 def status_line(state: AppState, *, balance: bool = True) -> str:
     """The menu's first line: ``"Live · 12 connections · $4.20"``."""
-    parts = [_PHASE_WORD.get(state.phase, str(state.phase))]
+    parts = [phase_word(state.phase)]
     snapshot = state.snapshot
     if snapshot.taken_at is not None or snapshot.connections:
         count = len(snapshot.connections)
@@ -176,11 +168,6 @@ class TrayController(QObject):
 
     def is_visible(self) -> bool:
         return self.icon.isVisible()
-
-    def show_message(self, title: str, body: str, critical: bool = False) -> None:
-        """Qt's own balloon: the last-resort notifier when no daemon answers."""
-        kind = QSystemTrayIcon.MessageIcon.Critical if critical else QSystemTrayIcon.MessageIcon.Information
-        self.icon.showMessage(title, body, kind, 10_000)
 
     # -- clicks ------------------------------------------------------------------
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
