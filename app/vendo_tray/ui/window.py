@@ -234,10 +234,6 @@ class MainWindow(QMainWindow):
         if event.kind.group == "billing":
             self._spend_changed()
 
-    # The app connects these by the MonitorListener names.
-    state_changed = on_state
-    event_recorded = on_event
-
     def show_banner(self, text: str) -> None:
         """A one-line notice above the tabs (e.g. "no system tray was found")."""
         self.banner_label.setText(text)
@@ -269,12 +265,6 @@ class MainWindow(QMainWindow):
         """Bring the window up on the Spend tab."""
         self.tabs.setCurrentIndex(SPEND_TAB)
         self.reveal()
-
-    def show_connections(self) -> None:
-        """Bring the window up on the Connections tab."""
-        self.tabs.setCurrentIndex(CONNECTIONS_TAB)
-        self.reveal()
-        self.connections_view.setFocus()
 
     def reveal(self) -> None:
         """Show, un-minimize and raise (a tray click should never leave it behind others)."""
