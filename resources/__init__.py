@@ -14,13 +14,15 @@ from pathlib import Path
 
 from vendo_tray import APP_ID
 
-__all__ = ["APP_ICON", "DESKTOP_FILE", "METAINFO_FILE", "path"]
+__all__ = ["APP_ICON", "DESKTOP_FILE", "LICENSES_FILE", "METAINFO_FILE", "path"]
 
 #: The app icon's name (icons/<name>.svg; installed into the hicolor theme under it).
 APP_ICON = "vendo-tray"
 #: Named by the app's reverse-DNS id, as freedesktop and AppStream want.
 DESKTOP_FILE = f"{APP_ID}.desktop"
 METAINFO_FILE = f"{APP_ID}.metainfo.xml"
+#: Third-party notices: generated into the bundle by packaging/notices.py, absent from source.
+LICENSES_FILE = "third-party-licenses.json"
 
 
 def path(*parts: str) -> Path:

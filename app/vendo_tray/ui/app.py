@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 )
 
 from vendo_tray import APP_NAME, __version__  # noqa: E402
-from vendo_tray.core import paths  # noqa: E402
+from vendo_tray.core import licenses, paths  # noqa: E402
 from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
 from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
@@ -46,6 +46,7 @@ from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
 from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
+from vendo_tray.ui.licenses_dialog import LicensesDialog  # noqa: E402
 from vendo_tray.ui.notifier import Notifier  # noqa: E402
 from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
@@ -93,6 +94,7 @@ class TrayApp(QObject):
         self._key: str | None = None
         self._last_icon: str | None = None
         self._about: QMessageBox | None = None
+        self._licenses: LicensesDialog | None = None
         self.tray = TrayController(self)
 
     # ------------------------------------------------------------------ start
@@ -355,12 +357,21 @@ class TrayApp(QObject):
             "Native notifications when a Vendo connection needs re-authorization, errors, "
             f"or the balance runs low.\n\nLog file: {self.log_path}")
         open_logs = box.addButton("Open log folder", QMessageBox.ButtonRole.ActionRole)
+        box.addButton("Open-source licenses", QMessageBox.ButtonRole.ActionRole).clicked.connect(self.show_licenses)
         box.addButton(QMessageBox.StandardButton.Close)
         open_logs.clicked.connect(
             lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.log_path.parent))))
         box.setModal(False)
         box.show()
         self._about = box
+
+    def show_licenses(self) -> None:
+        """About -> Open-source licenses: what the bundle holds and under which terms."""
+        if self._licenses is None:
+            self._licenses = LicensesDialog(licenses.load(app_name=APP_NAME, version=__version__), self.window)
+        self._licenses.show()
+        self._licenses.raise_()
+        self._licenses.activateWindow()
 
     # ------------------------------------------------------------------ stop
     def quit(self) -> None:
