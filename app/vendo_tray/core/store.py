@@ -119,15 +119,23 @@ class StoreReadOnly(RuntimeError):
 
 
 @dataclass(frozen=True, slots=True)
-class _Filters:
-    groups: tuple[str, ...] | None
-    slug: str | None
-    text: str | None
-    needs_action: bool
+class EventFilter:
+    """What a history view is narrowed to: the window's filter bar and :meth:`Store.count` /
+    :meth:`Store.page` speak this one type (``None`` / ``False`` = not narrowed)."""
+
+    groups: tuple[str, ...] | None = None
+    slug: str | None = None
+    text: str | None = None
+    needs_action: bool = False
+
+    def store_kwargs(self) -> dict[str, Any]:
+        """As keyword arguments of :meth:`Store.count` and :meth:`Store.page`."""
+        return {"groups": self.groups, "slug": self.slug, "text": self.text, "needs_action": self.needs_action}
 
     @classmethod
     def of(cls, groups: Iterable[str] | None, slug: str | None, text: str | None,
-           needs_action: bool) -> _Filters:
+           needs_action: bool) -> EventFilter:
+        """Normalized, so two filters that select the same rows compare equal (the page hint)."""
         return cls(
             groups=tuple(sorted(set(groups))) if groups is not None else None,
             slug=slug or None,
@@ -182,7 +190,7 @@ class Store:
         self._fallback_keys: OrderedDict[str, None] = OrderedDict()
         self._since_prune = 0
         # (filters, next offset, last id) of the previous page(), for keyset continuation.
-        self._page_hint: tuple[_Filters, int, int] | None = None
+        self._page_hint: tuple[EventFilter, int, int] | None = None
 
     # ------------------------------------------------------------------ opening
 
@@ -429,7 +437,7 @@ class Store:
     def count(self, *, groups: Iterable[str] | None = None, slug: str | None = None,
               text: str | None = None, needs_action: bool = False) -> int:
         """How many stored events match the filters."""
-        clauses, params = _Filters.of(groups, slug, text, needs_action).where()
+        clauses, params = EventFilter.of(groups, slug, text, needs_action).where()
         row = self._read_one("SELECT count(*) FROM events" + _where(clauses), params)
         return int(row[0]) if row else 0
 
@@ -444,7 +452,7 @@ class Store:
         """
         if limit <= 0 or offset < 0:
             return []
-        filters = _Filters.of(groups, slug, text, needs_action)
+        filters = EventFilter.of(groups, slug, text, needs_action)
         hint = self._page_hint
         if offset and hint is not None and hint[0] == filters and hint[1] == offset:
             rows = self._page_rows(filters, limit, before=hint[2], offset=0)
@@ -461,11 +469,11 @@ class Store:
 
         ``before_id=None`` starts at the newest.  Cost does not grow with depth.
         """
-        filters = _Filters.of(groups, slug, text, needs_action)
+        filters = EventFilter.of(groups, slug, text, needs_action)
         rows = self._page_rows(filters, limit, before=before_id, offset=0)
         return [(r[0], _from_row(r)) for r in rows]
 
-    def _page_rows(self, filters: _Filters, limit: int, *, before: int | None,
+    def _page_rows(self, filters: EventFilter, limit: int, *, before: int | None,
                    offset: int) -> list[tuple[Any, ...]]:
         clauses, params = filters.where()
         if before is not None:

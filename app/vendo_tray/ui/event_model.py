@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -41,7 +40,7 @@ from vendo_tray.core.display import (
     status_label,
 )
 from vendo_tray.core.kinds import VendoEvent
-from vendo_tray.core.store import Store
+from vendo_tray.core.store import EventFilter, Store
 from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon
 from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
@@ -63,23 +62,6 @@ HEADERS = ("Time", "Kind", "Connection", "Summary")
 
 #: Dot for an event whose connection has no (usable) brand colour.
 _NEUTRAL_CONNECTION = "#a0a7b3"
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    """What the user narrowed the list to; maps 1:1 onto Store.count/page."""
-
-    groups: tuple[str, ...] | None = None
-    slug: str | None = None
-    text: str | None = None
-    needs_action: bool = False
-
-    def store_kwargs(self) -> dict[str, Any]:
-        return {"groups": self.groups, "slug": self.slug, "text": self.text,
-                "needs_action": self.needs_action}
-
-    def with_changes(self, **changes: Any) -> EventFilter:
-        return replace(self, **changes)
 
 
 class EventTableModel(HeaderedTableModel):
