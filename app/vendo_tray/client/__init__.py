@@ -1,4 +1,4 @@
-"""The Vendo API client, Qt-free and shaped like the seed's Python SDK::
+"""The Vendo API client, Qt-free and shaped like Vendo's Python SDK (docs/wire.md)::
 
     from vendo_tray.client import AsyncVendo
 

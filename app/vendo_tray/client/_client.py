@@ -1,5 +1,5 @@
 """``AsyncVendo``: one object holding the key, the base URL and one HTTP
-connection pool, with the API groups hanging off it like the seed's SDK."""
+connection pool, with the API groups hanging off it like Vendo's own SDK."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One dispatched server-sent event, shaped like the seed SDK's.
+    """One dispatched server-sent event, shaped like Vendo's SDK's.
 
     ``kind`` is the SSE ``event:`` name ("message" when absent); ``data`` is
     the parsed JSON value when it parses, else the raw string; ``id`` is the

@@ -1,6 +1,6 @@
 """``client.events.subscribe()``: one resilient subscription to the events stream.
 
-The reconnect policy is the seed's, made precise:
+The reconnect policy is the first edition's (docs/wire.md § Reconnecting), made precise:
 
 - a dropped connection or a clean end of stream → reconnect at once;
 - if that fails, back off 1 s, 2 s, 4 s, … capped at ``max_backoff`` (60 s);

@@ -1,6 +1,6 @@
 """The REST calls a tray needs: connections, balance, spend caps.
 
-Shapes follow vendo-wire.md.  The server's JSON is read defensively: a
+Shapes follow docs/wire.md § REST.  The server's JSON is read defensively: a
 malformed entry in the connections list is skipped with a log line (the rest
 still shows), while a response that is not the documented shape at all is a
 :class:`VendoError`, never a ``KeyError`` deep in the UI.

@@ -1,6 +1,6 @@
 """One normalized event for every generation of Vendo's wire.
 
-The seed edition sends ``connection.needs_reauth``; the live server sends
+The first ("seed") edition of the wire (docs/wire.md § Kinds) sends ``connection.needs_reauth``; the live server sends
 ``connection.status_changed`` with ``status == "needs_reauth"`` and then the
 same thing again as the legacy alias ``connection_updated``.  Everything
 downstream (store, policy, window) sees only :class:`VendoEvent`, so it never

@@ -1,6 +1,6 @@
 """A Vendo-compatible server on loopback: demo mode, tests, benchmarks, fault scenarios.
 
-It speaks the live wire of ``vendo-wire.md`` (and, on request, the seed
+It speaks the live wire of ``docs/wire.md`` (and, on request, the first ("seed")
 edition's), built on Starlette + uvicorn::
 
     from vendo_tray.simulator import Simulator

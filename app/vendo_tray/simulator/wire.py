@@ -1,7 +1,7 @@
 """How the simulator puts events on the wire, for both generations of Vendo.
 
 Kept apart from the server so the exact bytes a client sees are decided in
-one small place that can be read against ``vendo-wire.md``:
+one small place that can be read against ``docs/wire.md``:
 
 * **live** (today's server): every ``data`` object carries ``id``, ``at`` and
   ``kind``; each connection event is followed by a second block under its
@@ -9,7 +9,7 @@ one small place that can be read against ``vendo-wire.md``:
   block repeats the primary block's SSE ``id:`` too, so one logical event has
   one id however many blocks it takes, and a client resuming with
   ``Last-Event-ID`` never gets half of a pair.
-* **seed** (the older edition): ``data`` is just the documented fields, no
+* **seed** (the first edition, docs/wire.md): ``data`` is just the documented fields, no
   alias blocks.  The SSE ``id:`` line is still sent so resumption works.
 """
 
