@@ -13,6 +13,14 @@ modules with a leading underscore are private.
 
 from __future__ import annotations
 
+import sys
+
+# httpx's __init__ imports its command-line tool, and with it click and pygments
+# whenever those happen to be installed (uvicorn brings click): about 6 MB and 20 ms
+# at every start for a tool we never run. A None entry makes that import fail, and
+# httpx then defines a stub ``main`` instead (its documented fallback).
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+
 from vendo_tray.client._client import AsyncVendo
 from vendo_tray.client._http import API_VERSION, DEFAULT_BASE_URL
 from vendo_tray.client._models import Balance, Connection, Event, SpendCaps, StreamPhase, StreamStatus
