@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 _STARTED = time.perf_counter()
 
@@ -50,7 +50,9 @@ from vendo_tray.ui.licenses_dialog import LicensesDialog  # noqa: E402
 from vendo_tray.ui.notifier import Notifier  # noqa: E402
 from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
-from vendo_tray.ui.window import MainWindow  # noqa: E402
+
+if TYPE_CHECKING:  # loaded on first use (ensure_window): most sessions never open it
+    from vendo_tray.ui.window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +182,8 @@ class TrayApp(QObject):
         models is a good part of the app's memory; the tray alone starts faster.
         """
         if self.window is None:
+            from vendo_tray.ui.window import MainWindow
+
             window = MainWindow(self.monitor)
             window.setWindowIcon(app_icon())
             window.open_url_requested.connect(self.open_url)  # its buttons pass our allowlist too
