@@ -24,6 +24,9 @@ Why it is shaped this way:
   ``QSystemTrayIcon.showMessage``, and a click on that balloon performs what
   the last balloon's default click should.  The native server is tried again
   after :data:`NATIVE_RETRY_AFTER` seconds, since a daemon may start later.
+* **Loaded when first needed.**  desktop-notifier and its D-Bus library cost
+  about 12 MB and 80 ms to import; a tray that has nothing to say should not
+  pay that, so the back end is created on the first notice (or withdraw).
 * **Plain text.**  Text from the server can be hostile: control characters are
   dropped, lengths are capped, and the body is markup-escaped when the server
   parses markup.
@@ -43,20 +46,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from desktop_notifier.backends.base import DesktopNotifierBackend
-from desktop_notifier.common import Button, Capability, Icon, Notification
-from desktop_notifier.common import Urgency as NativeUrgency
-
 from vendo_tray.client.safety import plain
 from vendo_tray.core.notices import Action, Notice, Urgency
-from vendo_tray.ui.notifier_backends import (
-    body_takes_markup,
-    create_backend,
-    is_dummy,
-    sound_for,
-)
 
 if TYPE_CHECKING:
+    from desktop_notifier.backends.base import DesktopNotifierBackend
+    from desktop_notifier.common import Capability, Notification
     from PySide6.QtWidgets import QSystemTrayIcon
 
 log = logging.getLogger(__name__)
@@ -71,11 +66,8 @@ NATIVE_RETRY_AFTER = 60.0
 #: How long a fallback balloon stays up (Qt's hint; platforms may ignore it).
 BALLOON_MS = 10_000
 
-_URGENCY = {
-    Urgency.LOW: NativeUrgency.Low,
-    Urgency.NORMAL: NativeUrgency.Normal,
-    Urgency.CRITICAL: NativeUrgency.Critical,
-}
+#: Our urgency -> the name of desktop-notifier's (imported on first use).
+_URGENCY = {Urgency.LOW: "Low", Urgency.NORMAL: "Normal", Urgency.CRITICAL: "Critical"}
 
 
 class Mode(StrEnum):
@@ -119,12 +111,13 @@ class Notifier:
         backend: DesktopNotifierBackend | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        icon = None
+        self._icon_path: Path | None = None
         if icon_path is not None and Path(icon_path).is_file():
-            icon = Icon(path=Path(icon_path).resolve())
+            self._icon_path = Path(icon_path).resolve()
         elif icon_path is not None:
             log.warning("notification icon %s not found; notifications carry no icon", icon_path)
-        self._backend = backend if backend is not None else create_backend(app_name, icon)
+        self._app_name = app_name
+        self._native: DesktopNotifierBackend | None = backend
         self._on_action = on_action
         self._tray = tray
         self._clock = clock
@@ -144,6 +137,18 @@ class Notifier:
             tray.messageClicked.connect(self._on_balloon_clicked)
 
     # ----------------------------------------------------------------- public
+
+    @property
+    def _backend(self) -> DesktopNotifierBackend:
+        """The platform's back end, created (and desktop-notifier imported) on first use."""
+        if self._native is None:
+            from desktop_notifier.common import Icon
+
+            from vendo_tray.ui.notifier_backends import create_backend
+
+            icon = Icon(path=self._icon_path) if self._icon_path is not None else None
+            self._native = create_backend(self._app_name, icon)
+        return self._native
 
     @property
     def mode(self) -> Mode:
@@ -191,7 +196,7 @@ class Notifier:
                 pass
         for subject in sorted(self._native_shown):
             await self._withdraw_native(subject)
-        disconnect = getattr(self._backend, "disconnect", None)
+        disconnect = getattr(self._native, "disconnect", None)  # never created: nothing to close
         if disconnect is not None:
             try:
                 await disconnect()
@@ -229,6 +234,8 @@ class Notifier:
     # ----------------------------------------------------------------- native
 
     def _native_allowed(self) -> bool:
+        from vendo_tray.ui.notifier_backends import is_dummy
+
         if is_dummy(self._backend):
             return False
         return self._native_down_until is None or self._clock() >= self._native_down_until
@@ -278,6 +285,11 @@ class Notifier:
     def _build(self, notice: Notice, capabilities: frozenset[Capability],
                on_dispatched: Callable[[], None]) -> Notification:
         """Turn a notice into a desktop-notifier Notification for this server."""
+        from desktop_notifier.common import Button, Capability, Notification
+        from desktop_notifier.common import Urgency as NativeUrgency
+
+        from vendo_tray.ui.notifier_backends import body_takes_markup, sound_for
+
         title = plain(notice.title, MAX_TITLE) or "Vendo Tray"
         body = plain(notice.body, MAX_BODY, keep_newlines=True)
         if body_takes_markup(self._backend):
@@ -302,7 +314,7 @@ class Notifier:
         return Notification(
             title=title,
             message=body,
-            urgency=_URGENCY.get(notice.urgency, NativeUrgency.Normal),
+            urgency=NativeUrgency[_URGENCY.get(notice.urgency, "Normal")],
             buttons=native_buttons,
             on_clicked=self._invoker(default) if default is not None else None,
             on_dispatched=on_dispatched,
