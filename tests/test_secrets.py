@@ -111,3 +111,45 @@ def test_no_secret_service_on_the_bus_means_unavailable(session_bus: str) -> Non
 def test_empty_key_is_refused() -> None:
     with pytest.raises(ValueError):
         KeyStore(backend=fail.Keyring(), env={}).save("   ")
+
+
+LOOKUP = r"""
+import sys
+from vendo_tray.core.secrets import KeyStore
+store = KeyStore(env={})
+found = store.lookup()
+print(type(store.backend).__module__, type(found.problem).__name__, found.key)
+others = ("kwallet", "libsecret", "macOS", "Windows", "chainer")
+print(sorted(m for m in others if "keyring.backends." + m in sys.modules))
+"""
+
+
+def _lookup_in_fresh_process(**env: str) -> list[str]:
+    """keyring caches its choice per process: each case gets a new one."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", LOOKUP], env={**os.environ, **env},
+                            capture_output=True, text=True, timeout=30, check=True)
+    return result.stdout.splitlines()
+
+
+@pytest.mark.desktop
+def test_the_platforms_back_end_is_picked_without_searching_the_others(real_store: KeyStore) -> None:
+    real_store.save(KEY)
+    picked, loaded = _lookup_in_fresh_process()
+    assert picked == f"keyring.backends.SecretService NoneType {KEY}"
+    assert loaded == "[]", "keyring's search would import and probe these too"
+
+
+@pytest.mark.desktop
+def test_without_a_secret_service_the_search_finds_none_and_says_so(session_bus: str) -> None:
+    picked, _ = _lookup_in_fresh_process()
+    assert picked == "keyring.backends.fail KeyringUnavailable None"
+
+
+@pytest.mark.desktop
+def test_a_back_end_the_user_configured_for_keyring_wins(secret_service: None) -> None:
+    picked, _ = _lookup_in_fresh_process(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
+    assert picked == "keyring.backends.fail KeyringUnavailable None"

@@ -15,19 +15,28 @@ the UI can explain in one sentence:
 
 These calls may block (D-Bus round trips, an unlock prompt); the UI runs them
 off the event-loop thread.
+
+keyring is imported on first use, not with this module: a session whose key
+comes from the environment never loads it, and its back end is this platform's
+own (:data:`PLATFORM_BACKEND`) picked directly. ``keyring.get_keyring()`` would
+read every installed distribution's entry points and import and probe every
+back end to find that same one; we let it search only when the user configured
+keyring (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) or the platform's back end is
+not usable in this session (it may still find KWallet, or report none).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keyring
-import keyring.errors
-from keyring.backend import KeyringBackend
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,13 @@ SOURCE_ENV = "env"
 SOURCE_KEYRING = "keyring"
 SOURCE_SESSION = "session"
 SOURCE_DEMO = "demo"
+
+#: Each platform's own keyring back end (what keyring's search picks there anyway).
+PLATFORM_BACKEND = {
+    "linux": "keyring.backends.SecretService.Keyring",
+    "darwin": "keyring.backends.macOS.Keyring",
+    "win32": "keyring.backends.Windows.WinVaultKeyring",
+}
 
 
 class SecretsError(Exception):
@@ -73,6 +89,23 @@ def _is_fail(backend: KeyringBackend) -> bool:
     return type(backend).__module__ == "keyring.backends.fail"
 
 
+def default_backend() -> KeyringBackend:
+    """The keyring back end for this session: the user's configured one, else the
+    platform's own when it is usable, else whatever keyring's full search finds."""
+    import keyring.core
+
+    configured = keyring.core.load_env() or keyring.core.load_config()
+    if configured is not None:
+        return configured
+    name = PLATFORM_BACKEND.get("linux" if sys.platform.startswith("linux") else sys.platform)
+    if name is not None:
+        try:
+            return keyring.core.load_keyring(name)  # raises when not viable in this session
+        except Exception as exc:  # no Secret Service on the bus, a missing module, ...
+            log.debug("keyring: %s is not usable here (%s); searching all back ends", name, exc)
+    return keyring.core.get_keyring()
+
+
 def describe_backend(backend: KeyringBackend) -> str:
     """A short human name ("SecretService Keyring") for the dialog."""
     name = getattr(backend, "name", None)
@@ -97,7 +130,7 @@ class KeyStore:
     @property
     def backend(self) -> KeyringBackend:
         if self._backend is None:
-            self._backend = keyring.get_keyring()
+            self._backend = default_backend()
         return self._backend
 
     def backend_name(self) -> str:
@@ -117,6 +150,8 @@ class KeyStore:
 
     def _call(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
         """Run a backend call, translating its failures into our two errors."""
+        import keyring.errors
+
         backend = self._usable_backend()
         try:
             with self._lock:
@@ -165,6 +200,8 @@ class KeyStore:
 
     def forget(self) -> None:
         """Remove the key from the keyring and memory (missing is fine)."""
+        import keyring.errors
+
         self._session_key = None
         try:
             self._call("delete", lambda b: b.delete_password(SERVICE, ACCOUNT))
