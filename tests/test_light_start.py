@@ -1,0 +1,104 @@
+"""What a normal (non-demo) session loads: the real app, live against the simulator.
+
+A tray app runs all day; what it imports at start it holds all day. The
+simulator (uvicorn, Starlette), the window, the settings dialog, the
+notification library and httpx's command-line tool load only when used; the
+keyring loads only when the key lives there, and then only the platform's own
+back end, without keyring's search through every installed distribution.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from desktop import wait_until
+from vendo_tray.core.logs import default_log_dir
+from vendo_tray.core.secrets import ACCOUNT, SERVICE
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+PROBE = Path(__file__).resolve().parent / "app_probe.py"
+#: Never needed by a live, idle session with its window closed.
+NOT_AT_START = ("uvicorn", "starlette", "vendo_tray.simulator", "vendo_tray.ui.window",
+                "vendo_tray.ui.event_model", "vendo_tray.ui.settings_dialog", "desktop_notifier",
+                "dbus_fast", "click", "pygments")
+#: What keyring's full search would import besides the platform's back end.
+OTHER_KEYRING_BACKENDS = ("keyring.backends.kwallet", "keyring.backends.libsecret",
+                          "keyring.backends.macOS", "keyring.backends.Windows", "keyring.backends.chainer")
+
+
+class RunningApp:
+    """The app under tests/app_probe.py, asked for its modules over a pipe."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, str(PROBE), "--log-level", "DEBUG"], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        self.log = default_log_dir() / "vendo-tray.log"
+
+    def wait_live(self) -> None:
+        wait_until(lambda: self.log.exists() and "tray shows live" in self.log.read_text(errors="replace"),
+                   30, "the app to go live")
+
+    def modules(self) -> set[str]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("modules\n")
+        self.proc.stdin.flush()
+        for line in self.proc.stdout:
+            if line.startswith("MODULES "):
+                return set(json.loads(line.split(" ", 1)[1]))
+        raise AssertionError(f"the app ended (exit {self.proc.wait(10)}) before answering")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(15)
+
+
+@pytest.fixture
+def start_app(simulator, tray_host) -> Iterator:
+    started: list[RunningApp] = []
+
+    def start(**env: str) -> RunningApp:
+        app = RunningApp({**os.environ, "VENDO_BASE_URL": simulator.base_url, **env})
+        started.append(app)
+        app.wait_live()
+        return app
+
+    yield start
+    for app in started:
+        app.stop()
+
+
+def test_a_live_idle_session_loads_no_simulator_window_or_notifier_until_used(
+        start_app, api_key) -> None:
+    app = start_app(VENDO_API_KEY=api_key)
+    loaded = app.modules()
+    assert "vendo_tray.core.monitor" in loaded  # the probe sees the app's own modules
+    assert sorted(loaded.intersection(NOT_AT_START)) == []
+    assert not any(m == "keyring" or m.startswith("keyring.") for m in loaded), "the key came from the environment"
+
+    # A second launch asks the running app to show its window: now it loads.
+    second = subprocess.run([sys.executable, "-m", "vendo_tray"], env=dict(os.environ),
+                            capture_output=True, timeout=30)
+    assert second.returncode == 0, second.stderr
+    wait_until(lambda: "vendo_tray.ui.window" in app.modules(), 10, "the window to load on first use")
+    assert "uvicorn" not in app.modules()
+
+
+@pytest.mark.desktop
+def test_a_key_in_the_keyring_loads_only_the_platforms_back_end(start_app, api_key, secret_service) -> None:
+    from keyring.backends.SecretService import Keyring
+
+    Keyring().set_password(SERVICE, ACCOUNT, api_key)
+    app = start_app()
+    loaded = app.modules()
+    assert "keyring.backends.SecretService" in loaded
+    assert sorted(loaded.intersection(OTHER_KEYRING_BACKENDS + NOT_AT_START)) == []
