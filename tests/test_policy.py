@@ -1000,3 +1000,48 @@ def test_catch_up_while_paused_leaves_the_summary_to_the_pause() -> None:
     r.spaced(reauth("live", slug="a") + reauth("live", slug="b"))
     assert r.policy.end_catch_up() == []
     assert r.policy.resume()[0].title == "While paused: 2 connections need re-authorization"
+
+
+# ---------------------------------------------------------------- deadlines
+def _tick_checking_deadlines(r: Rig, seconds: float, step: float = 0.05) -> None:
+    """Tick often, checking what lets the monitor sleep between deadlines instead:
+    a tick before next_deadline() has nothing to say, and one at or after it moves
+    the deadline ahead (so a monitor waking then never spins)."""
+    end = r.clock.t + seconds
+    while r.clock.t < end:
+        due = r.policy.next_deadline()
+        r.clock.advance(step)
+        got = r.tick()
+        if due is None or r.clock.t < due:
+            assert got == [], f"tick() acted {due and due - r.clock.t:.3f} s before its deadline"
+        else:
+            after = r.policy.next_deadline()
+            assert after is None or after > r.clock.t, "a deadline that stays due would spin the monitor"
+
+
+def test_tick_has_nothing_to_do_before_next_deadline_and_moves_it_when_due() -> None:
+    """Bursts that settle, a storm that never does, an outage: everything tick() times."""
+    r = rig()
+    for n in range(5):
+        r.event(reauth("live", slug=f"app{n}", cid=f"conn_{n}")[0])
+        r.clock.advance(0.1)
+    _tick_checking_deadlines(r, 10)
+    for n in range(30):  # an event every 0.4 s for 12 s: flushed every MAX_HOLD seconds
+        r.event(error("live", slug=f"svc{n}")[0])
+        _tick_checking_deadlines(r, 0.4)
+    _tick_checking_deadlines(r, 10)
+    r.policy.on_stream(Phase.RECONNECTING, "HTTP 503")
+    _tick_checking_deadlines(r, OFFLINE_AFTER + 5)
+    titles = [n.title for n in notices(r.out)]
+    assert "5 connections need re-authorization" in titles
+    assert "30 connections need attention" in titles
+    assert titles[-1] == "Vendo Tray is offline"
+
+
+def test_nothing_pending_means_no_deadline_and_a_pause_is_due_when_it_ends() -> None:
+    r = rig()
+    assert r.policy.next_deadline() is None
+    r.policy.pause(r.wall() + timedelta(hours=1))
+    assert r.policy.next_deadline() == r.clock.t + 3600
+    r.policy.resume()
+    assert r.policy.next_deadline() is None

@@ -1,8 +1,8 @@
 """The notification policy's facade: what the monitor calls, routed to ``core.notify``.
 
 Call :meth:`Policy.on_event` for every recorded event, :meth:`Policy.on_stream` on every
-phase change, :meth:`Policy.tick` about once a second and :meth:`Policy.on_wake` after
-sleep; each returns what to show or withdraw, in order.  The rules themselves live in
+phase change, :meth:`Policy.tick` at :meth:`Policy.next_deadline` (earlier is harmless) and
+:meth:`Policy.on_wake` after sleep; each returns what to show or withdraw, in order.  The rules themselves live in
 ``core.notify``: one module per subject (``connections``, ``balance``, ``caps``,
 ``stream``) and one delivery ``gate`` (toggles, bursts, pause, catch-up).
 
@@ -131,6 +131,15 @@ class Policy:
         """Timers: the end of a pause, the offline threshold, burst flushes."""
         t = self._ctx.clock()
         return self.gate.expire_pause() + self.stream.check(t) + self.gate.tick(t)
+
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` next has something to do (on ``clock``), or None.
+
+        The monitor sleeps until then instead of ticking every second: a burst to
+        flush, the offline notice, the end of a pause.
+        """
+        return min((d for d in (self.gate.next_deadline(), self.stream.next_deadline()) if d is not None),
+                   default=None)
 
     # ================================================================ pause and catch-up
     def pause(self, until: datetime) -> list[Notice | Withdraw]:

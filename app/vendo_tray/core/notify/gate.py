@@ -202,6 +202,20 @@ class Gate:
         """Flush a burst that settled or was held too long."""
         return self._flush(t)
 
+    def next_deadline(self) -> float | None:
+        """When :meth:`tick` or :meth:`expire_pause` next has work (on the clock), or None.
+
+        A pause ends at a wall time: a clock change can move it, which is why
+        whoever sleeps until this deadline also looks again now and then.
+        """
+        due: list[float] = []
+        if self._burst is not None:
+            due.append(min(self._burst.last_at + SETTLE, self._burst.since + MAX_HOLD))
+        if self._paused_until is not None:
+            left = (self._paused_until - self.ctx.now()).total_seconds()
+            due.append(self.ctx.clock() + max(left, 0.0))
+        return min(due, default=None)
+
     def expire_pause(self) -> Out:
         if self._paused_until is not None and self.ctx.now() >= self._paused_until:
             return self.resume()

@@ -73,6 +73,12 @@ class StreamHealth:
         """Still within the quiet period after launch or wake."""
         return (self.ctx.clock() if t is None else t) < self._quiet_until
 
+    def next_deadline(self) -> float | None:
+        """When :meth:`check` may next raise the offline notice (not within the quiet period)."""
+        if self._offline_since is None or self._offline_told:
+            return None
+        return max(self._offline_since + OFFLINE_AFTER, self._quiet_until)
+
     def check(self, t: float) -> Out:
         """The offline threshold (called on every phase change and every tick)."""
         if self._offline_since is None or self._offline_told or self.quiet(t):
