@@ -370,3 +370,35 @@ async def test_the_runway_follows_the_stored_readings_and_each_new_spend(simulat
     shown = [(s.snapshot.balance.credits_remaining_micros, s.runway.balance_micros)
              for s in rec.states if s.runway is not None and s.snapshot.balance is not None]
     assert shown and all(balance == runway for balance, runway in shown), shown
+
+
+async def test_an_idle_live_monitor_sleeps_until_a_policy_timer_is_due(simulator, api_key, tmp_path,
+                                                                       monkeypatch) -> None:
+    """No fixed 1 s tick: idle means no policy tick at all; a pause still ends on time."""
+    from datetime import datetime, timedelta
+
+    from vendo_tray.core import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "RUNWAY_SECONDS", 3600.0)  # the runway's own poll is
+    monkeypatch.setattr(monitor_module, "RUNWAY_MIN_SECONDS", 3600.0)  # not under test here
+
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        await until(lambda: monitor.state.snapshot.taken_at is not None, what="first snapshot")
+        await asyncio.sleep(0.3)  # the snapshot's own policy input is handled
+        ticks = 0
+        real_tick = monitor.policy.tick
+
+        def counted_tick() -> list[Notice | Withdraw]:
+            nonlocal ticks
+            ticks += 1
+            return real_tick()
+
+        monitor.policy.tick = counted_tick  # type: ignore[method-assign]
+        await asyncio.sleep(2.5)  # pings arrive every 0.5 s meanwhile
+        assert ticks == 0, "the policy had nothing due, yet the monitor ticked"
+
+        monitor.pause(datetime.now().astimezone() + timedelta(seconds=0.5))
+        assert monitor.state.paused_until is not None
+        await until(lambda: monitor.state.paused_until is None, what="the pause to end at its deadline")
+        assert ticks >= 1

@@ -52,8 +52,13 @@ log = logging.getLogger(__name__)
 #: After the client gives up: first retry after this long, doubling to the cap.
 OFFLINE_RETRY_FIRST = 30.0
 OFFLINE_RETRY_MAX = 300.0
-#: How often the policy's timers (coalescing, pause end, offline) are checked.
-TICK_SECONDS = 1.0
+#: With no policy timer pending, the monitor still looks this often for a wall-clock
+#: jump (the machine slept); pending timers (Policy.next_deadline) wake it when due.
+IDLE_TICK_SECONDS = 30.0
+#: The shortest sleep between ticks, and the sleep after a tick that failed:
+#: a deadline that stays due (a bug) must not spin the loop.
+MIN_TICK_SECONDS = 0.01
+FAILED_TICK_SECONDS = 1.0
 #: A wall-clock jump this much larger than the monotonic one means we slept.
 WAKE_JUMP_SECONDS = 30.0
 #: After a (re)connect that resumed with Last-Event-ID, the replay arrives at once; events
@@ -125,6 +130,8 @@ class Monitor:
         self.state = AppState(phase=Phase.CONNECTING if key else Phase.KEY_MISSING,
                               demo=demo, key_source=key_source if key else None)
         self._wake = asyncio.Event()
+        #: Set by every policy input (_emit_notices): a timer may have been set.
+        self._timers_changed = asyncio.Event()
         self._restart = False
         self._client: AsyncVendo | None = None
         self._reconciler: Reconciler | None = None
@@ -150,6 +157,7 @@ class Monitor:
             _safely(listener.state_changed, new)
 
     def _emit_notices(self, items: list[Notice | Withdraw]) -> None:
+        self._timers_changed.set()  # every policy input ends here: look at its deadline again
         for item in items:
             for listener in self._listeners:
                 _safely(listener.notice, item)
@@ -444,13 +452,24 @@ class Monitor:
             self._handle(events)
 
     async def _tick_forever(self) -> None:
+        """The policy's timers, and noticing sleep: asleep until something is due.
+
+        WHY not a fixed 1 s tick: a tray app idles all day, and a timer firing
+        every second while nothing happens wakes the process 86,400 times a day.
+        The policy says when its next timer is due; any policy input wakes this
+        loop to ask again; with nothing due it wakes every IDLE_TICK_SECONDS to
+        compare the wall clock with the monotonic one (a jump means we slept).
+        """
         last_wall, last_mono = time.time(), time.monotonic()
+        sleep = IDLE_TICK_SECONDS
         while True:
-            await asyncio.sleep(TICK_SECONDS)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._timers_changed.wait(), sleep)
             wall, mono = time.time(), time.monotonic()
             if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_SECONDS:
                 self.woke_up()
             last_wall, last_mono = wall, mono
+            failed = False
             try:
                 if (self.policy.catching_up and self._opened_mono is not None
                         and self._clock() - self._opened_mono >= CATCH_UP_SECONDS):
@@ -458,12 +477,14 @@ class Monitor:
                 self._emit_notices(self.policy.tick())
             except Exception:
                 log.exception("policy tick failed")
-            since = self._clock() - self._runway_at
-            if since >= RUNWAY_SECONDS or (self._runway_stale and since >= RUNWAY_MIN_SECONDS):
+                failed = True  # its deadline may stay due: do not spin on it
+            if self._clock() >= self._runway_due():
                 self.refresh_runway()
             paused = self.policy.paused_until
             if paused != self.state.paused_until:
                 self._emit_state(paused_until=paused)
+            self._timers_changed.clear()  # what this tick emitted set no new timer
+            sleep = FAILED_TICK_SECONDS if failed else self._until_next_tick()
 
     def refresh_runway(self) -> None:
         """Estimate how long the balance lasts from the stored readings (``core.runway``)."""
@@ -476,6 +497,22 @@ class Monitor:
             log.exception("estimating the runway failed")
             return
         self._emit_state(runway=runway)
+
+    def _runway_due(self) -> float:
+        """When the runway is estimated again: soon after news, else once its window has slid."""
+        return self._runway_at + (RUNWAY_MIN_SECONDS if self._runway_stale else RUNWAY_SECONDS)
+
+    def _until_next_tick(self) -> float:
+        """Seconds until the next timer (policy, catch-up end, runway), capped for sleep checks."""
+        try:
+            due = [self.policy.next_deadline(), self._runway_due()]
+        except Exception:
+            log.exception("policy deadline failed")
+            return FAILED_TICK_SECONDS
+        if self.policy.catching_up and self._opened_mono is not None:
+            due.append(self._opened_mono + CATCH_UP_SECONDS)
+        soonest = min(d for d in due if d is not None)
+        return min(max(soonest - self._clock(), MIN_TICK_SECONDS), IDLE_TICK_SECONDS)
 
     async def aclose(self) -> None:
         if self._client is not None:
