@@ -526,3 +526,14 @@ def test_screenshot_of_the_spend_tab(qtbot, tmp_path: Path, settings: QSettings,
         assert image.width() >= 1100 and image.height() >= 720
         assert image.save(str(screenshots_dir / "window-spend.png"))
         assert (screenshots_dir / "window-spend.png").stat().st_size > 20_000
+
+
+def test_relative_times_tick_only_while_the_window_is_shown(qtbot, window: MainWindow) -> None:
+    """A window once opened lives on hidden all day: its 30 s redraw must not."""
+    ticking = window.events_model._tick_timer
+    assert not ticking.isActive()
+    window.show()
+    qtbot.waitExposed(window)
+    assert ticking.isActive()
+    window.close()  # hides: the app lives on in the tray
+    assert not window.isVisible() and not ticking.isActive()

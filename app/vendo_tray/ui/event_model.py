@@ -90,8 +90,7 @@ class EventTableModel(HeaderedTableModel):
         self._sync_timer.timeout.connect(self.sync)
         self._tick_timer = QTimer(self)
         self._tick_timer.setInterval(TICK_MS)
-        self._tick_timer.timeout.connect(self.tick)
-        self._tick_timer.start()
+        self._tick_timer.timeout.connect(self.tick)  # started by set_shown(True)
         self._load()
 
     # ------------------------------------------------------------------ public API
@@ -168,6 +167,18 @@ class EventTableModel(HeaderedTableModel):
     def now(self) -> datetime:
         """The model's clock (injected in tests)."""
         return self._clock()
+
+    def set_shown(self, shown: bool) -> None:
+        """Keep relative times ticking only while a view shows them.
+
+        WHY: a window once opened stays alive hidden for the rest of the day;
+        a 30 s timer redrawing nobody's "2 min ago" would wake the app all day.
+        """
+        if shown:
+            self.tick()
+            self._tick_timer.start()
+        else:
+            self._tick_timer.stop()
 
     def tick(self) -> None:
         """Advance "now" so relative times ("2 min ago") stay true."""

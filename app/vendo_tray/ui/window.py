@@ -685,11 +685,12 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        self.events_model.tick()
+        self.events_model.set_shown(True)
 
     def hideEvent(self, event: QHideEvent) -> None:  # noqa: N802 - Qt override
         if not event.spontaneous():
             self.save_layout()
+        self.events_model.set_shown(False)  # hidden or minimized: nobody reads the times
         super().hideEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
