@@ -254,9 +254,9 @@ def test_show_event_clears_a_hiding_filter_and_selects_it(qtbot, window: MainWin
     assert window.kind_combo.currentIndex() == 0
     current = window.events_view.currentIndex()
     assert window.events_model.event_at(current.row()).key == target.key
-    assert window.details.event.key == target.key
+    assert window.details.shown_event.key == target.key
     window.show_event("evt_not_stored")
-    assert window.details.event is None
+    assert window.details.shown_event is None
 
 
 def test_close_hides_and_geometry_is_remembered(qtbot, parts, settings: QSettings) -> None:
@@ -303,7 +303,7 @@ def test_keyboard_shortcuts_and_tab_order(qtbot, window: MainWindow) -> None:
     qtbot.keyClick(window.needs_action_button, Qt.Key.Key_Tab)
     assert window.events_view.hasFocus()
     qtbot.keyClick(window.events_view, Qt.Key.Key_Down)
-    assert window.details.event is not None
+    assert window.details.shown_event is not None
     qtbot.keyClick(window.events_view, Qt.Key.Key_Escape)
     assert not window.isVisible()
 

@@ -75,7 +75,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
     with contextlib.suppress(AttributeError, ValueError):
-        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]
+        sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # a TextIOWrapper at run time; TextIO in the stub
     printer = Printer(sys.stdout, json_lines=json_lines)
     try:
         return asyncio.run(_main(printer, age=age, base_url=base_url))

@@ -108,12 +108,12 @@ def qt_probe() -> dict[str, object]:
     from PySide6.QtGui import QIcon, QImageReader
     from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-    app = QApplication.instance() or QApplication(["vendo-tray"])
+    _app = QApplication.instance() or QApplication(["vendo-tray"])  # Qt needs one for icons and the tray
     formats = {bytes(f.data()).decode() for f in QImageReader.supportedImageFormats()}
     icon = QIcon(_app_icon_path())
     result: dict[str, object] = {
         "qt": pyside_version,
-        "platform": app.platformName(),
+        "platform": QApplication.platformName(),
         "tray": QSystemTrayIcon.isSystemTrayAvailable(),
         "svg": "svg" in formats and not icon.pixmap(32, 32).isNull(),
         "formats": sorted(formats),

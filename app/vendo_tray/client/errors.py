@@ -7,6 +7,8 @@ server said.  None of these ever carries the API key.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class VendoError(Exception):
     """Any failure talking to Vendo."""
@@ -52,8 +54,8 @@ class PaymentRequired(VendoError):
 class RateLimited(VendoError):
     """429: too many requests or too many concurrent streams."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
         self.retry_after = retry_after
 
 

@@ -34,7 +34,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -81,7 +81,7 @@ class ReconnectPolicy:
         base = self.backoff_base if base is None else base
         if failures <= 0:
             return 0.0
-        return min(base * 2 ** min(failures - 1, 62), self.max_backoff)
+        return min(base * 2.0 ** min(failures - 1, 62), self.max_backoff)
 
     def gives_up(self, failures: int) -> bool:
         return self.max_failures is not None and failures >= self.max_failures
@@ -153,7 +153,7 @@ class EventStream:
         self._sleep = sleep
         self._clock = clock
         self._retry_base: float | None = None   # from the server's retry:, in seconds
-        self._gen: AsyncIterator[Event] | None = None
+        self._gen: AsyncGenerator[Event, None] | None = None
         self._closed = False
         #: True once the stream gave up and yielded its ``stream.error``; lets a caller tell
         #: that event from a server-sent event that merely has the same name.
@@ -181,10 +181,10 @@ class EventStream:
         """Stop: close the response and the connection.  Safe to call twice."""
         self._closed = True
         if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
+            await self._gen.aclose()
 
     # -- the loop ------------------------------------------------------------
-    async def _run(self) -> AsyncIterator[Event]:
+    async def _run(self) -> AsyncGenerator[Event, None]:
         failures = 0
         final: _Attempt | None = None   # the attempt that made us give up
         try:
@@ -225,7 +225,7 @@ class EventStream:
             self._report("closed", failures, http_status=final.http_status if final else None,
                          error=final.error if final else None)
 
-    async def _connect_once(self, attempt: _Attempt, failures: int) -> AsyncIterator[Event]:
+    async def _connect_once(self, attempt: _Attempt, failures: int) -> AsyncGenerator[Event, None]:
         """One HTTP request: yields its events and records in ``attempt`` how it ended."""
         client = self._client
         key = client._key
@@ -275,11 +275,12 @@ class EventStream:
             raise error
         attempt.error = str(error)
 
-    async def _read(self, response: httpx.Response, attempt: _Attempt) -> AsyncIterator[Event]:
+    async def _read(self, response: httpx.Response, attempt: _Attempt) -> AsyncGenerator[Event, None]:
         """Decode the body into events, with the heartbeat watchdog on every read."""
         decoder = SSEDecoder(self.last_event_id or "", max_line=self._max_size, max_event=self._max_size)
         got_bytes = False
-        async with contextlib.aclosing(response.aiter_bytes()) as chunks:
+        # httpx annotates aiter_bytes() as an AsyncIterator; it is an async generator, with aclose().
+        async with contextlib.aclosing(response.aiter_bytes()) as chunks:  # type: ignore[type-var]
             while True:
                 try:
                     # The watchdog spans the read only, never the yield below: a slow

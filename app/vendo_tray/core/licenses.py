@@ -49,7 +49,7 @@ def _license(raw: dict[str, object], default_name: str = "") -> License:
 
 
 def bundled_path() -> Path:
-    return resources.path(resources.LICENSES_FILE)
+    return Path(resources.path(resources.LICENSES_FILE))
 
 
 def load(path: Path | None = None, *, app_name: str = "Vendo Tray", version: str = "") -> Notices:

@@ -15,6 +15,7 @@ import logging.handlers
 import sys
 import threading
 from pathlib import Path
+from types import TracebackType
 
 import platformdirs
 
@@ -116,18 +117,18 @@ def install_crash_logging() -> None:
     """
     crash_log = logging.getLogger("vendo_tray.crash")
 
-    def on_exception(kind: type[BaseException], value: BaseException, tb: object) -> None:
+    def on_exception(kind: type[BaseException], value: BaseException, tb: TracebackType | None) -> None:
         if issubclass(kind, KeyboardInterrupt):
-            sys.__excepthook__(kind, value, tb)  # type: ignore[arg-type]
+            sys.__excepthook__(kind, value, tb)
             return
-        crash_log.critical("uncaught exception", exc_info=(kind, value, tb))  # type: ignore[arg-type]
+        crash_log.critical("uncaught exception", exc_info=(kind, value, tb))
 
     def on_thread_exception(args: threading.ExceptHookArgs) -> None:
         if args.exc_type is SystemExit:
             return
         name = args.thread.name if args.thread is not None else "?"
         crash_log.critical("uncaught exception in thread %s", name,
-                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]
+                           exc_info=(args.exc_type, args.exc_value, args.exc_traceback))  # type: ignore[arg-type]  # Optional in the stub, set for an uncaught exception
 
     sys.excepthook = on_exception
     threading.excepthook = on_thread_exception

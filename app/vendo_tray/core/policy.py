@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from vendo_tray.client.safety import plain
 from vendo_tray.core.kinds import RecentKeys, VendoEvent
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Notice, Withdraw
@@ -43,7 +44,7 @@ from vendo_tray.core.notify.gate import (
     next_morning,
 )
 from vendo_tray.core.notify.stream import OFFLINE_AFTER, QUIET_SECONDS, STREAM_SUBJECT, StreamHealth
-from vendo_tray.core.notify.text import BODY_MAX, NAME_MAX, TITLE_MAX, plain
+from vendo_tray.core.notify.text import BODY_MAX, NAME_MAX, TITLE_MAX
 from vendo_tray.core.settings import DEFAULT_NOTIFY
 from vendo_tray.core.state import Phase, Snapshot
 

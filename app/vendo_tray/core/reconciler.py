@@ -76,10 +76,12 @@ class ClientSource:
         return list(await self._client.connections.list())
 
     async def balance(self) -> Balance:
-        return await self._client.billing.balance()
+        balance: Balance = await self._client.billing.balance()
+        return balance
 
     async def spend_caps(self) -> SpendCaps:
-        return await self._client.billing.spend_caps()
+        caps: SpendCaps = await self._client.billing.spend_caps()
+        return caps
 
 
 def is_synthesized(event: VendoEvent) -> bool:
@@ -289,14 +291,15 @@ class Reconciler:
                     fetched["caps"] = caps
             if not fetched:
                 return
-            new = replace(self.snapshot, **fetched, taken_at=self._wall())
+            taken_at = self._wall()
+            new = replace(self.snapshot, **fetched, taken_at=taken_at)
             self.snapshot = new
             if ALL_PARTS <= parts:
                 self._next_poll = self._clock() + self.poll_interval
             diffed = {p for p in self._diff_parts
                       if (p == CONNECTIONS and "connections" in fetched)
                       or (p == BILLING and "balance" in fetched)}
-            missed = missed_events(old, new, at=new.taken_at, parts=diffed) if diffed else []
+            missed = missed_events(old, new, at=taken_at, parts=diffed) if diffed else []
             self._diff_parts -= diffed
         self._deliver(self._on_snapshot, new)
         if missed:

@@ -31,14 +31,16 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 SERVICE = "vendo-tray"
 ACCOUNT = "api-key"
@@ -148,7 +150,7 @@ class KeyStore:
                 "in a plain-text file, which Vendo Tray refuses to use.")
         return backend
 
-    def _call(self, what: str, fn, *args):  # type: ignore[no-untyped-def]
+    def _call(self, what: str, fn: Callable[..., _T], *args: Any) -> _T:
         """Run a backend call, translating its failures into our two errors."""
         import keyring.errors
 

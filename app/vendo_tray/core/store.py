@@ -205,7 +205,7 @@ class Store:
         treating the file as locked.
         """
         path = Path(path)
-        kwargs = dict(retention_days=retention_days, max_events=max_events)
+        kwargs: dict[str, Any] = dict(retention_days=retention_days, max_events=max_events)
         try:
             store = cls._open_file(path, read_only=read_only, busy_timeout=busy_timeout, **kwargs)
         except (sqlite3.Error, OSError) as exc:
@@ -262,7 +262,7 @@ class Store:
     def _recover(cls, path: Path, exc: BaseException, *, busy_timeout: float,
                  retention_days: float, max_events: int) -> Store:
         """Move a damaged/locked file aside and start fresh; memory as the last resort."""
-        kwargs = dict(retention_days=retention_days, max_events=max_events)
+        kwargs: dict[str, Any] = dict(retention_days=retention_days, max_events=max_events)
         aside: Path | None = None
         if path.is_file():
             try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -65,7 +65,7 @@ def build_app(sim: Simulator) -> ASGIApp:
     async def spend_caps(request: Request) -> Response:
         return gate(request) or JSONResponse(sim.spend_caps)
 
-    def find(request: Request, field: str) -> dict:
+    def find(request: Request, field: str) -> dict[str, Any]:
         value = request.path_params[field]
         for conn in sim.connections:
             if conn[field] == value:

@@ -107,6 +107,8 @@ class TrayApp(QObject):
         if env_url and not self.demo:  # as in the SDKs: the environment wins, and is never saved
             log.info("base URL from %s: %s", BASE_URL_ENV, env_url)
             settings = settings.with_changes(base_url=env_url)
+        key: str | None
+        source: str | None
         if self.demo:
             settings, key, source = await self._start_demo(settings)
         else:
@@ -273,6 +275,7 @@ class TrayApp(QObject):
                 self.settings_dialog.show_rejection(state.detail)
 
     def _on_notice(self, item: Notice | Withdraw) -> None:
+        assert self.notifier is not None, "notices arrive only after the notifier is built"
         if isinstance(item, Withdraw):
             self.notifier.withdraw(item.subject)
         else:
@@ -479,7 +482,8 @@ def run_app(demo: bool, log_level: str) -> int:
     guard.show_requested.connect(shell.show_window)
     _quit_on_signals(loop, shell)
     try:
-        return loop.run_until_complete(shell.main())
+        code: int = loop.run_until_complete(shell.main())  # qasync is untyped: main() returns int
+        return code
     except KeyboardInterrupt:
         return 130
     except RuntimeError as exc:
@@ -491,7 +495,7 @@ def run_app(demo: bool, log_level: str) -> int:
         log.warning("the display went away; Vendo Tray is quitting with the session")
         for task in asyncio.all_tasks(loop):
             task.cancel()  # never run again: keep asyncio from reporting them as destroyed
-            task._log_destroy_pending = False  # type: ignore[attr-defined]
+            task._log_destroy_pending = False  # type: ignore[attr-defined]  # asyncio's private flag, the only off switch
         return 0
     finally:
         with contextlib.suppress(Exception):

@@ -137,7 +137,9 @@ class WindowsRun:
         self.value_name = value_name
 
     def is_enabled(self) -> bool:
-        import winreg  # type: ignore[import-not-found]
+        if sys.platform != "win32":  # the registry exists only there (and mypy checks as Linux)
+            return False
+        import winreg
 
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
@@ -147,8 +149,10 @@ class WindowsRun:
             return False
 
     def enable(self, command: list[str]) -> None:
+        if sys.platform != "win32":
+            raise OSError("HKCU Run exists only on Windows")
         import subprocess
-        import winreg  # type: ignore[import-not-found]
+        import winreg
 
         line = subprocess.list2cmdline(command)
         with winreg.CreateKey(winreg.HKEY_CURRENT_USER, RUN_KEY) as key:
@@ -156,7 +160,9 @@ class WindowsRun:
         log.info("start at login enabled (HKCU Run)")
 
     def disable(self) -> None:
-        import winreg  # type: ignore[import-not-found]
+        if sys.platform != "win32":
+            return
+        import winreg
 
         try:
             with winreg.OpenKey(winreg.HKEY_CURRENT_USER, RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:

@@ -150,12 +150,13 @@ class DetailsPane(QWidget):
         self._copied_timer.setInterval(1500)
         self._copied_timer.timeout.connect(lambda: self.copy_button.setText("&Copy JSON"))
 
+    # Not "event"/"actions": those names are QWidget's own event() and actions().
     @property
-    def event(self) -> VendoEvent | None:
+    def shown_event(self) -> VendoEvent | None:
         return self._event
 
     @property
-    def actions(self) -> list[LinkAction]:
+    def link_actions(self) -> list[LinkAction]:
         return list(self._actions)
 
     def show_event(self, event: VendoEvent | None, actions: Sequence[LinkAction] = (),
@@ -195,8 +196,9 @@ class DetailsPane(QWidget):
     def _set_buttons(self) -> None:
         while self._buttons_row.count():
             item = self._buttons_row.takeAt(0)
-            if item.widget() is not None:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None:
+                widget.deleteLater()
         self.action_buttons = []
         for action in self._actions:
             # No URL tooltip: a re-authorize link may carry the API key.

@@ -44,7 +44,7 @@ class TrayIconName(StrEnum):
 
 
 def icons_dir() -> Path:
-    return resources.path("icons")
+    return Path(resources.path("icons"))
 
 
 def svg_path(name: str) -> Path:

@@ -78,12 +78,12 @@ def sound_for(backend: DesktopNotifierBackend) -> Sound:
 try:
     from desktop_notifier.backends.dbus import DBusDesktopNotifier
 except ImportError:  # pragma: no cover - dbus-fast is only installed on Linux
-    DBusDesktopNotifier = None  # type: ignore[assignment,misc]
+    DBusDesktopNotifier = None  # type: ignore[assignment,misc]  # the class, or None off Linux
 
 
 if DBusDesktopNotifier is not None:
 
-    class ReplacingDBusNotifier(DBusDesktopNotifier):  # type: ignore[misc,valid-type]
+    class ReplacingDBusNotifier(DBusDesktopNotifier):
         """desktop-notifier's D-Bus back end, plus in-place replacement."""
 
         def __init__(self, app_name: str, app_icon: Icon | None = None) -> None:
@@ -102,9 +102,10 @@ if DBusDesktopNotifier is not None:
                 bus = getattr(self, "bus", None)
                 if bus is not None:
                     bus.disconnect()
-                    self.bus = None
+                    self.bus = None  # type: ignore[assignment]  # typed MessageBus, None until reconnected
                 raise
-            notify = interface.call_notify
+            # dbus-fast generates a proxy's call_* methods at runtime, so no type knows them.
+            notify = interface.call_notify  # type: ignore[attr-defined]
 
             async def call_notify_replacing(app_name: str, _replaces_id: int, *rest: Any,
                                             **kwargs: Any) -> Any:
@@ -112,7 +113,7 @@ if DBusDesktopNotifier is not None:
 
             # The proxy's methods are plain attributes generated at runtime; wrapping
             # this one is the narrowest change that keeps the library's Notify logic.
-            interface.call_notify = call_notify_replacing
+            interface.call_notify = call_notify_replacing  # type: ignore[attr-defined]  # as above
             return interface
 
         async def _send(self, notification: Notification) -> None:
@@ -133,9 +134,9 @@ if DBusDesktopNotifier is not None:
         async def _get_capabilities(self) -> frozenset[Capability]:
             capabilities = await super()._get_capabilities()
             assert self.interface is not None  # set by super()
-            raw = await self.interface.call_get_capabilities()  # type: ignore[attr-defined]
+            raw = await self.interface.call_get_capabilities()  # type: ignore[attr-defined]  # generated call_*
             self.server_capabilities = frozenset(str(c) for c in raw)
-            info = await self.interface.call_get_server_information()  # type: ignore[attr-defined]
+            info = await self.interface.call_get_server_information()  # type: ignore[attr-defined]  # generated call_*
             self.server_name = f"{info[0]} {info[2]}".strip()
             log.info("notification server: %s, capabilities %s", self.server_name,
                      ", ".join(sorted(self.server_capabilities)) or "none")
@@ -146,9 +147,9 @@ if DBusDesktopNotifier is not None:
             bus = getattr(self, "bus", None)
             if bus is not None:
                 bus.disconnect()
-                self.bus = None
+                self.bus = None  # type: ignore[assignment]  # typed MessageBus, None until reconnected
             self.interface = None
             self._capabilities = None
 
 else:  # pragma: no cover
-    ReplacingDBusNotifier = None  # type: ignore[assignment,misc]
+    ReplacingDBusNotifier = None  # type: ignore[assignment,misc]  # the class, or None off Linux

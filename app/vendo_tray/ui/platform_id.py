@@ -53,8 +53,10 @@ def apply_platform_identity(app_id: str = APP_ID, display_name: str = APP_NAME,
 
 def _register_display_name(app_id: str, display_name: str, icon: Path | None) -> None:
     """Tell the toast platform how to label an unpackaged app's ID (HKCU, no admin)."""
+    if sys.platform != "win32":  # the registry exists only there (and mypy checks as Linux)
+        return
     try:
-        import winreg  # type: ignore[import-not-found]  # Windows only
+        import winreg
 
         with winreg.CreateKeyEx(winreg.HKEY_CURRENT_USER, _REGISTRY_PATH + app_id) as key:
             winreg.SetValueEx(key, "DisplayName", 0, winreg.REG_SZ, display_name)

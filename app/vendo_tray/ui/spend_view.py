@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import (
     QColor,
     QFocusEvent,
@@ -261,7 +261,7 @@ class SpendChart(QWidget):
     def mouseMoveEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(self._day_at(event.position().x()))
 
-    def leaveEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt override
+    def leaveEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         self._set_hover(None)
         super().leaveEvent(event)
 
@@ -269,12 +269,12 @@ class SpendChart(QWidget):
         """Left/Right walk the days (the callout without a mouse); Home/End jump."""
         count = len(self.history.days) if self.history is not None else 0
         key = event.key()
-        moves = {Qt.Key.Key_Left: -1, Qt.Key.Key_Right: 1}
+        moves = {Qt.Key.Key_Left.value: -1, Qt.Key.Key_Right.value: 1}
         if count and key in moves:
             current = self.hover if self.hover is not None else count
             self._set_hover(max(0, min(count - 1, current + moves[key])))
-        elif count and key in (Qt.Key.Key_Home, Qt.Key.Key_End):
-            self._set_hover(0 if key == Qt.Key.Key_Home else count - 1)
+        elif count and key in (Qt.Key.Key_Home.value, Qt.Key.Key_End.value):
+            self._set_hover(0 if key == Qt.Key.Key_Home.value else count - 1)
         else:
             super().keyPressEvent(event)
 

@@ -125,7 +125,7 @@ class TrayController(QObject):
         m.addSeparator()
         self.quit_action = m.addAction("Quit", self.quit_requested.emit)
 
-    def _pause_item(self, text: str, group: QActionGroup, slot) -> QAction:  # type: ignore[no-untyped-def]
+    def _pause_item(self, text: str, group: QActionGroup, slot: Callable[[], None]) -> QAction:
         action = self.pause_menu.addAction(text)
         action.setCheckable(True)
         group.addAction(action)
@@ -182,5 +182,5 @@ class TrayController(QObject):
 
     def dispose(self) -> None:
         self.icon.hide()
-        self.icon.setContextMenu(None)  # type: ignore[arg-type]
+        self.icon.setContextMenu(None)  # type: ignore[arg-type]  # Qt takes None (no menu); the stub does not say so
         self.menu.deleteLater()

@@ -14,6 +14,7 @@ remembered in a QSettings file in the config directory.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -73,12 +74,12 @@ from vendo_tray.core.event_actions import (
 from vendo_tray.core.kinds import Kind, Severity, VendoEvent
 from vendo_tray.core.spend import history_from
 from vendo_tray.core.state import AppState
-from vendo_tray.core.store import Store
+from vendo_tray.core.store import EventFilter, Store
 from vendo_tray.ui import connection_model as cm
 from vendo_tray.ui import event_model as em
 from vendo_tray.ui.connection_model import ConnectionTableModel
 from vendo_tray.ui.details_pane import DetailsPane
-from vendo_tray.ui.event_model import EventFilter, EventTableModel
+from vendo_tray.ui.event_model import EventTableModel
 from vendo_tray.ui.palette import DOT_SIZE, SEVERITY_COLORS, severity_dot
 
 if TYPE_CHECKING:
@@ -200,8 +201,8 @@ class MainWindow(QMainWindow):
         balance = snapshot.balance
         self.balance_value.setToolTip("Credits remaining" if balance is None or not balance.top_up_url
                                       else "Credits remaining — top up from an event's details")
-        known = balance is not None and state.runway is not None
-        self.runway_label.setText(f"· {runway_text(state.runway)}" if known else "")
+        runway = state.runway if balance is not None else None
+        self.runway_label.setText(f"· {runway_text(runway)}" if runway is not None else "")
         caps = snapshot.caps
         if caps is None:
             self.daily_value.setText("—")
@@ -221,7 +222,7 @@ class MainWindow(QMainWindow):
             f"{len(snapshot.connections)} connections · updated {relative_time(taken, self.events_model.now())}"
             if taken is not None else "Connections have not been loaded yet.")
         self._refresh_connection_filter()
-        current = self.details.event
+        current = self.details.shown_event
         if current is not None:  # actions depend on the snapshot (still needs re-auth?)
             self._show_details(current)
         self._spend_changed()
@@ -463,7 +464,7 @@ class MainWindow(QMainWindow):
         return page
 
     def _install_shortcuts(self) -> None:
-        def shortcut(keys: QKeySequence | str, slot) -> QShortcut:  # noqa: ANN001
+        def shortcut(keys: QKeySequence | QKeySequence.StandardKey | str, slot: Callable[[], object]) -> QShortcut:
             sc = QShortcut(QKeySequence(keys), self)
             sc.setContext(Qt.ShortcutContext.WindowShortcut)
             sc.activated.connect(slot)
@@ -521,7 +522,9 @@ class MainWindow(QMainWindow):
             from vendo_tray.ui.spend_view import SpendView
 
             self.spend_view = SpendView()
-            self.spend_page.layout().addWidget(self.spend_view)
+            layout = self.spend_page.layout()
+            assert layout is not None, "the Spend page is built with a layout"
+            layout.addWidget(self.spend_view)
         balance = self._state.snapshot.balance
         history = history_from(self._monitor.store, now=datetime.now(timezone.utc),
                                current_balance=balance.credits_remaining_micros if balance else None)
@@ -552,7 +555,7 @@ class MainWindow(QMainWindow):
 
     def _after_events_reset(self) -> None:
         """Keep the event the user was reading selected when it is still listed near the top."""
-        current = self.details.event
+        current = self.details.shown_event
         if current is None or current.key is None:
             return
         row = self.events_model.row_of(current.key, limit=em.PAGE_SIZE * 5)
