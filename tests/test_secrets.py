@@ -10,11 +10,9 @@ from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
 from keyring_helpers import files_containing, lock_login_keyring, secret_tool_lookup, unlock_login_keyring
 from vendo_tray.core.secrets import (
-    SOURCE_ENV,
-    SOURCE_KEYRING,
-    SOURCE_SESSION,
     KeyringLocked,
     KeyringUnavailable,
+    KeySource,
     KeyStore,
     describe_source,
 )
@@ -33,7 +31,7 @@ def test_save_puts_the_key_in_the_secret_service_and_nowhere_on_disk(
     real_store.save(KEY)
     assert secret_tool_lookup() == KEY
     assert real_store.read() == KEY
-    assert real_store.lookup().source == SOURCE_KEYRING
+    assert real_store.lookup().source == KeySource.KEYRING
     # gnome-keyring's own file under the temp HOME is encrypted: no plain copy anywhere.
     assert (isolated_home / ".local" / "share" / "keyrings").is_dir()
     assert files_containing(isolated_home, KEY) == []
@@ -53,7 +51,7 @@ def test_environment_wins_over_the_keyring(secret_service: None) -> None:
     store = KeyStore(backend=SecretServiceKeyring(), env={"VENDO_API_KEY": "vendo_sk_from_env"})
     store.save(KEY)
     found = store.lookup()
-    assert (found.key, found.source) == ("vendo_sk_from_env", SOURCE_ENV)
+    assert (found.key, found.source) == ("vendo_sk_from_env", KeySource.ENV)
     assert "VENDO_API_KEY" in describe_source(found.source)
 
 
@@ -86,7 +84,7 @@ def test_no_backend_keeps_the_key_for_the_session_only(isolated_home: Path) -> N
     store = KeyStore(backend=fail.Keyring(), env={})
     store.keep_for_session(KEY)
     found = store.lookup()
-    assert (found.key, found.source) == (KEY, SOURCE_SESSION)
+    assert (found.key, found.source) == (KEY, KeySource.SESSION)
     assert "session only" in describe_source(found.source)
     assert files_containing(isolated_home, KEY) == []
     # A fresh process (a new store) has nothing: it really was memory only.
@@ -153,3 +151,11 @@ def test_without_a_secret_service_the_search_finds_none_and_says_so(session_bus:
 def test_a_back_end_the_user_configured_for_keyring_wins(secret_service: None) -> None:
     picked, _ = _lookup_in_fresh_process(PYTHON_KEYRING_BACKEND="keyring.backends.fail.Keyring")
     assert picked == "keyring.backends.fail KeyringUnavailable None"
+
+
+def test_every_key_source_is_described_in_its_own_words() -> None:
+
+
+    sentences = {describe_source(source) for source in KeySource}
+    assert len(sentences) == len(KeySource) and describe_source(None) not in sentences
+    assert KeyStore(env={"VENDO_API_KEY": "vendo_sk_env"}).lookup().source is KeySource.ENV

@@ -43,6 +43,7 @@ from vendo_tray.core.notices import Notice, Withdraw
 from vendo_tray.core.policy import Policy, PolicyPrefs
 from vendo_tray.core.reconciler import ClientSource, Reconciler, is_synthesized
 from vendo_tray.core.runway import runway_from
+from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, MonitorListener, Phase, Snapshot
 from vendo_tray.core.store import Store
@@ -108,7 +109,7 @@ class Monitor:
         *,
         settings: Settings,
         key: str | None,
-        key_source: str | None,
+        key_source: KeySource | None,
         store: Store,
         demo: bool = False,
         clock: Callable[[], float] = time.monotonic,
@@ -180,7 +181,7 @@ class Monitor:
         self._restart = True
         self._wake.set()
 
-    def set_key(self, key: str | None, source: str | None) -> None:
+    def set_key(self, key: str | None, source: KeySource | None) -> None:
         """A new key (or none) restarts the stream."""
         self._key = key or None
         self._emit_state(key_source=source if key else None)

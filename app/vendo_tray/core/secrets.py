@@ -33,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
@@ -46,11 +47,17 @@ SERVICE = "vendo-tray"
 ACCOUNT = "api-key"
 ENV_VAR = "VENDO_API_KEY"
 
-#: Where the key in use came from (mirrors ``AppState.key_source``).
-SOURCE_ENV = "env"
-SOURCE_KEYRING = "keyring"
-SOURCE_SESSION = "session"
-SOURCE_DEMO = "demo"
+
+
+class KeySource(StrEnum):
+    """Where the key in use came from (``AppState.key_source``; the settings dialog says it)."""
+
+    ENV = "env"
+    KEYRING = "keyring"
+    #: Held in memory for this session only: no keyring could store it.
+    SESSION = "session"
+    DEMO = "demo"
+
 
 #: Each platform's own keyring back end (what keyring's search picks there anyway).
 PLATFORM_BACKEND = {
@@ -77,7 +84,7 @@ class KeyLookup:
     """The key to use at start-up, where it came from, and why not if missing."""
 
     key: str | None
-    source: str | None
+    source: KeySource | None
     problem: SecretsError | None = None
 
 
@@ -219,31 +226,31 @@ class KeyStore:
         """The key to use now: environment, then keyring, then session memory."""
         env = self.env_key()
         if env:
-            return KeyLookup(env, SOURCE_ENV)
+            return KeyLookup(env, KeySource.ENV)
         problem: SecretsError | None = None
         try:
             stored = self.read()
             if stored:
-                return KeyLookup(stored, SOURCE_KEYRING)
+                return KeyLookup(stored, KeySource.KEYRING)
         except SecretsError as exc:
             problem = exc
             log.warning("cannot read the key from the keyring: %s", exc)
         if self._session_key:
-            return KeyLookup(self._session_key, SOURCE_SESSION, problem)
+            return KeyLookup(self._session_key, KeySource.SESSION, problem)
         return KeyLookup(None, None, problem)
 
 
-def describe_source(source: str | None) -> str:
+def describe_source(source: KeySource | None) -> str:
     """One sentence for the settings dialog about where the key in use came from."""
-    if source == SOURCE_ENV:
+    if source == KeySource.ENV:
         return (f"Using the key from the {ENV_VAR} environment variable; it takes precedence "
                 "over the keyring until it is unset.")
-    if source == SOURCE_KEYRING:
+    if source == KeySource.KEYRING:
         return "Using the key stored in your system keyring."
-    if source == SOURCE_SESSION:
+    if source == KeySource.SESSION:
         return ("Using a key held in memory for this session only: no system keyring "
                 "could store it. It will be gone when Vendo Tray quits.")
-    if source == SOURCE_DEMO:
+    if source == KeySource.DEMO:
         return ("Demo mode: using the built-in simulator's key. Changes here apply to this run "
                 "only and are not saved.")
     return "No key configured yet."

@@ -15,6 +15,7 @@ from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.core.kinds import VendoEvent, status_needs_action
 from vendo_tray.core.notices import Notice, Withdraw
 from vendo_tray.core.runway import Runway
+from vendo_tray.core.secrets import KeySource
 
 
 class Phase(StrEnum):
@@ -56,8 +57,8 @@ class AppState:
     retry_in: float | None = None
     paused_until: datetime | None = None
     demo: bool = False
-    #: "env", "keyring", "session" (memory only) or None.
-    key_source: str | None = None
+    #: Where the key in use came from; None without a key.
+    key_source: KeySource | None = None
     snapshot: Snapshot = field(default_factory=Snapshot)
     #: How long the balance lasts at the recent burn rate (None until first estimated).
     runway: Runway | None = None

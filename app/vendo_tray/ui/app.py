@@ -40,7 +40,7 @@ from vendo_tray.core import licenses, paths  # noqa: E402
 from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
 from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
-from vendo_tray.core.secrets import KeyStore  # noqa: E402
+from vendo_tray.core.secrets import KeySource, KeyStore  # noqa: E402
 from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
 from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
@@ -108,7 +108,7 @@ class TrayApp(QObject):
             log.info("base URL from %s: %s", BASE_URL_ENV, env_url)
             settings = settings.with_changes(base_url=env_url)
         key: str | None
-        source: str | None
+        source: KeySource | None
         if self.demo:
             settings, key, source = await self._start_demo(settings)
         else:
@@ -125,7 +125,7 @@ class TrayApp(QObject):
         await self._shutdown()
         return 0
 
-    async def _start_demo(self, settings: Settings) -> tuple[Settings, str, str]:
+    async def _start_demo(self, settings: Settings) -> tuple[Settings, str, KeySource]:
         """The simulator in a background thread playing the demo story; settings point at it.
 
         The demo's settings are applied, never saved: a real configuration
@@ -139,9 +139,9 @@ class TrayApp(QObject):
         self.simulator.run_scenario(DEMO_SCENARIO, speed=speed)
         log.info("demo: simulator on %s playing %r (speed x%g)", self.simulator.base_url,
                  DEMO_SCENARIO, speed)
-        return settings.with_changes(base_url=self.simulator.base_url), DEMO_KEY, "demo"
+        return settings.with_changes(base_url=self.simulator.base_url), DEMO_KEY, KeySource.DEMO
 
-    def _build(self, settings: Settings, key: str | None, source: str | None) -> None:
+    def _build(self, settings: Settings, key: str | None, source: KeySource | None) -> None:
         from vendo_tray.core.monitor import Monitor
         from vendo_tray.core.store import Store
 
@@ -327,7 +327,7 @@ class TrayApp(QObject):
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
 
-    def set_key(self, key: str | None, source: str | None) -> None:
+    def set_key(self, key: str | None, source: KeySource | None) -> None:
         """A key saved in the dialog: the monitor restarts the stream with it."""
         self._key = key
         self.monitor.set_key(key, source)

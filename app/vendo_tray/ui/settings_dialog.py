@@ -38,12 +38,9 @@ from PySide6.QtWidgets import (
 from vendo_tray import APP_NAME
 from vendo_tray.client.safety import base_url_problem
 from vendo_tray.core.secrets import (
-    SOURCE_DEMO,
-    SOURCE_ENV,
-    SOURCE_KEYRING,
-    SOURCE_SESSION,
     KeyringLocked,
     KeyringUnavailable,
+    KeySource,
     KeyStore,
     describe_source,
 )
@@ -94,7 +91,7 @@ class SettingsDialog(QDialog):
     key_changed = Signal(object, object)
 
     def __init__(self, settings: Settings, *, keystore: KeyStore, tester: KeyTester,
-                 key_in_use: str | None, key_source: str | None,
+                 key_in_use: str | None, key_source: KeySource | None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{APP_NAME} Settings")
@@ -243,7 +240,7 @@ class SettingsDialog(QDialog):
     def _show_source(self) -> None:
         self.source_label.setText(describe_source(self._key_source))
 
-    def set_key_source(self, source: str | None) -> None:
+    def set_key_source(self, source: KeySource | None) -> None:
         self._key_source = source
         self._show_source()
 
@@ -293,7 +290,7 @@ class SettingsDialog(QDialog):
         if not key:
             self._status("Enter your API key first (it starts with vendo_sk_).", error=True)
             return
-        if self._key_source == SOURCE_DEMO:
+        if self._key_source == KeySource.DEMO:
             # The demo promises nothing is saved; a demo key in the real keyring
             # would be "Key rejected" on the next normal start.
             self._status(f"Demo mode: the key is not saved. Start {APP_NAME} without --demo "
@@ -320,7 +317,7 @@ class SettingsDialog(QDialog):
                 f"{exc} The key is kept in memory for this session only and will be gone when "
                 f"{APP_NAME} quits; it was not written to any file. To keep it, install or start "
                 "a keyring (GNOME Keyring, KWallet) or set VENDO_API_KEY.", error=True)
-            self._apply_key(key, SOURCE_SESSION)
+            self._apply_key(key, KeySource.SESSION)
             return
         except Exception as exc:  # never let a surprise keyring failure kill the app
             log.exception("saving the key failed")
@@ -328,14 +325,14 @@ class SettingsDialog(QDialog):
             return
         finally:
             self.save_key.setEnabled(True)
-        if self._key_source == SOURCE_ENV:
+        if self._key_source == KeySource.ENV:
             self._status("Saved in your keyring. VENDO_API_KEY is set in the environment and still "
                          "takes precedence; the saved key is used once it is unset.")
             return
         self._status("Saved in your keyring.")
-        self._apply_key(key, SOURCE_KEYRING)
+        self._apply_key(key, KeySource.KEYRING)
 
-    def _apply_key(self, key: str, source: str) -> None:
+    def _apply_key(self, key: str, source: KeySource) -> None:
         self.set_key_source(source)
         self.key_changed.emit(key, source)
 
