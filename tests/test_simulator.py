@@ -258,6 +258,25 @@ def test_last_event_id_replays_from_the_ring_buffer(sim: Simulator, client: http
     assert sim.stats.last_event_ids == [ids[1]]
 
 
+
+def test_ids_with_spaces_and_non_ascii_go_out_verbatim_and_resume_from_their_header_form() -> None:
+    with Simulator(key=KEY, ping_interval=PING_INTERVAL, id_format=" évt {seq} ") as server, \
+            httpx.Client(base_url=server.base_url, timeout=TIMEOUT) as client:
+        ids = [server.emit("deployment.updated") for _ in range(3)]
+        assert ids[0] == " évt 1 "
+        # HTTP carries no leading/trailing spaces; the header is UTF-8 bytes.
+        header = ids[0].strip().encode()
+        with open_stream(client, {"Last-Event-ID": header}) as response:  # type: ignore[dict-item]
+            frames = Frames(response)
+            assert [b["id"] for b in frames.take(2)] == ids[1:]    # `id:  évt 2 ` → " évt 2 "
+        assert server.stats.last_event_ids == ["évt 1"]
+
+
+@pytest.mark.parametrize("bad", ["evt_{boot}", "{seq}\n", "a\x00{seq}", "{nope}{seq}"])
+def test_an_id_format_that_cannot_make_sse_ids_is_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="id format"):
+        Simulator(key=KEY, id_format=bad)
+
 def test_replay_is_limited_to_the_last_100_events(sim: Simulator, client: httpx.Client) -> None:
     ids = [sim.emit("billing.usage_recorded", {"provider": "openai", "micros": i}) for i in range(150)]
     assert len(sim.history) == 100

@@ -78,14 +78,36 @@ def _base36(number: int) -> str:
             return out
 
 
+#: How the hub spells ids unless told otherwise: ``{boot}`` is unique per hub, ``{seq}`` counts.
+ID_FORMAT = "evt_{boot}_{seq:06d}"
+
+
+def check_id_format(id_format: str) -> str:
+    """Refuse a format whose ids could not travel as an SSE ``id:`` field or would repeat.
+
+    Anything else the spec allows is fair game (leading and trailing spaces,
+    non-ASCII, control characters): a client must resume from all of them.
+    """
+    try:
+        first, second = (id_format.format(boot="b", seq=n) for n in (1, 2))
+    except (KeyError, IndexError, ValueError, AttributeError) as exc:
+        raise ValueError(f"bad id format {id_format!r}: {exc}") from None
+    if first == second:
+        raise ValueError(f"id format {id_format!r} gives every event the same id: use {{seq}}")
+    if any(ch in first for ch in "\0\r\n"):
+        raise ValueError(f"id format {id_format!r}: an SSE id cannot carry NUL, CR or LF")
+    return id_format
+
+
 class EventHub:
     """Ids, the replay ring buffer and the set of open streams."""
 
-    def __init__(self, ring_size: int = 100) -> None:
+    def __init__(self, ring_size: int = 100, id_format: str = ID_FORMAT) -> None:
         self._lock = threading.Lock()
         self._ring: deque[WireEvent] = deque(maxlen=ring_size)
         self._subs: set[Subscriber] = set()
         self._seq = 0
+        self._id_format = check_id_format(id_format)
         # Ids must not repeat across simulator runs: a client persists the
         # ids it has seen and would drop a reused one as a duplicate.
         self._boot = _base36(time.time_ns() // 1_000_000)
@@ -94,7 +116,7 @@ class EventHub:
         """Give the next id to ``build``, keep the result and hand it to every live stream."""
         with self._lock:
             self._seq += 1
-            event = build(f"evt_{self._boot}_{self._seq:06d}")
+            event = build(self._id_format.format(boot=self._boot, seq=self._seq))
             self._ring.append(event)
             for sub in self._subs:
                 if sub.live:
@@ -106,17 +128,24 @@ class EventHub:
         """Register a stream; return it with the events it missed after ``last_event_id``.
 
         An id that is not in the ring (too old, or from another run) gives no
-        replay: the client only gets live events and must re-read state.
+        replay: the client only gets live events and must re-read state.  The
+        header arrives as HTTP delivers a field value, without leading or
+        trailing spaces and tabs, so it is compared with each issued id in
+        that form (the latest match wins).  This is the server's side of the
+        rule, written here on purpose rather than borrowed from the client:
+        a test against the simulator must be able to catch the client
+        getting it wrong.
         """
         sub = Subscriber(loop=loop, live=live)
         with self._lock:
             replay: list[WireEvent] = []
             if live and last_event_id is not None:
-                ids = [e.sse_id for e in self._ring]
-                if last_event_id in ids:
-                    replay = list(self._ring)[ids.index(last_event_id) + 1:]
+                ring = list(self._ring)
+                at = [i for i, e in enumerate(ring) if e.sse_id.strip(" \t") == last_event_id]
+                if at:
+                    replay = ring[at[-1] + 1:]
                 else:
-                    log.info("Last-Event-ID not in the ring buffer (%d events): live only", len(ids))
+                    log.info("Last-Event-ID not in the ring buffer (%d events): live only", len(ring))
             self._subs.add(sub)
         return sub, replay
 

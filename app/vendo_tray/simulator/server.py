@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from vendo_tray.simulator.app import build_app
 from vendo_tray.simulator.faults import STREAM_FAULTS, FaultBook, make_fault
-from vendo_tray.simulator.hub import ABORT, CLOSE, STOP, WAKE, EventHub
+from vendo_tray.simulator.hub import ABORT, CLOSE, ID_FORMAT, STOP, WAKE, EventHub
 from vendo_tray.simulator.responses import error_response
 from vendo_tray.simulator.scenarios import SCENARIOS, run_scenario
 from vendo_tray.simulator.state import LOW_BALANCE_MICROS, SimState
@@ -58,11 +58,15 @@ class Simulator:
 
     ``wire`` chooses how events are encoded ("live": today's kinds, stamped
     data and legacy alias blocks; "seed": the older edition's kinds).
+    ``id_format`` spells the event ids (``{boot}``, ``{seq}``; see
+    :data:`.hub.ID_FORMAT`): ids with spaces, non-ASCII or control
+    characters are all valid SSE and a client must resume from them.
     """
 
     def __init__(self, key: str = "vendo_sk_test", ping_interval: float = 25.0, wire: Wire = "live",
                  host: str = "127.0.0.1", port: int = 0, *, ring_size: int = 100,
-                 max_streams: int = 5, low_balance_micros: int = LOW_BALANCE_MICROS) -> None:
+                 max_streams: int = 5, low_balance_micros: int = LOW_BALANCE_MICROS,
+                 id_format: str = ID_FORMAT) -> None:
         if wire not in WIRES:
             raise ValueError(f"wire must be one of {WIRES}")
         if not key:
@@ -78,7 +82,7 @@ class Simulator:
         self._port = port
         self._lock = threading.RLock()
         self._state = SimState(low_balance_micros)
-        self.hub = EventHub(ring_size)
+        self.hub = EventHub(ring_size, id_format)
         self.fault_book = FaultBook()
         self._key_state = "active"
         self._thread: threading.Thread | None = None

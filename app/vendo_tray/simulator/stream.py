@@ -69,7 +69,7 @@ class EventsEndpoint:
         if request.method != "GET":
             await error_response(None, status=405, code="method_not_allowed")(scope, receive, send)
             return
-        last_id = request.headers.get("last-event-id")
+        last_id = _last_event_id(scope)
         sim.stats.last_event_ids.append(last_id)
         fault = sim.fault_book.take_request(wire.EVENTS_PATH)
         if fault is not None and fault.name not in ("stall", "flap"):
@@ -220,6 +220,14 @@ class _Stream:
         while True:
             await asyncio.sleep(self.sim.ping_interval)
             sub.queue.put_nowait(PING)
+
+
+def _last_event_id(scope: Scope) -> str | None:
+    """The ``Last-Event-ID`` header as UTF-8 text (Starlette would read it as Latin-1)."""
+    for name, value in scope["headers"]:
+        if name.lower() == b"last-event-id":
+            return bytes(value).decode("utf-8", "replace")
+    return None
 
 
 def _ending(item: object) -> str | None:
