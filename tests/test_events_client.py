@@ -262,6 +262,80 @@ async def test_last_event_id_is_sent_on_every_reconnect(simulator: Simulator, cl
     assert simulator.stats.last_event_ids == [None, a, a]
 
 
+# --- any id the spec allows ---------------------------------------------------------
+# An SSE id is any string without NUL.  Last-Event-ID goes out as UTF-8, trimmed of
+# spaces and tabs as HTTP trims every field value; the server compares the ids it
+# issued in that same form.
+
+SENDABLE_IDS = {
+    "leading space": " {seq}",          # `id:  3` on the wire: the value is " 3"
+    "trailing spaces": "evt {seq}  ",
+    "non-ascii": "événement—{seq}…",
+    "tab inside": "a\t{seq}",
+    "leading tab": "\t{boot}-{seq}",
+}
+
+
+async def resume_once(sim: Simulator, api_key: str) -> tuple[list[Event], list[str], Recorder]:
+    """One event, a dropped stream, two events the reconnect must deliver."""
+    rec = Recorder()
+    async with AsyncVendo(api_key=api_key, base_url=sim.base_url) as client:
+        async with Consumer(client.events.subscribe(on_status=rec, min_interval=0.0)) as c:
+            await rec.opened()
+            sent = [sim.emit("billing.usage_recorded", {"provider": "a", "micros": 1})]
+            got = await c.take(1)
+            sim.drop_streams()
+            sent += [sim.emit("billing.usage_recorded", {"provider": "a", "micros": m}) for m in (2, 3)]
+            got += await c.take(2)
+            await rec.opened(2)
+    return got, sent, rec
+
+
+@pytest.mark.parametrize("id_format", SENDABLE_IDS.values(), ids=SENDABLE_IDS.keys())
+async def test_any_id_the_spec_allows_resumes(api_key: str, id_format: str) -> None:
+    with Simulator(key=api_key, ping_interval=0.5, id_format=id_format) as sim:
+        got, sent, rec = await resume_once(sim, api_key)
+        assert [e.id for e in got] == sent                     # the ids arrive exactly as sent
+        assert sim.stats.last_event_ids == [None, sent[0].strip(" \t")]
+    assert "closed" not in rec.phases[:-1] and not any(s.failures for s in rec.statuses)
+
+
+@pytest.mark.parametrize("id_format", ["x\x01{seq}", "del\x7f{seq}", "{seq}" + "y" * 5000],
+                         ids=["control char", "DEL", "too long"])
+async def test_an_id_that_cannot_be_a_header_resumes_without_it_saying_so_once(
+        api_key: str, id_format: str, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="vendo_tray.client")
+    with Simulator(key=api_key, ping_interval=0.5, id_format=id_format) as sim:
+        rec = Recorder()
+        async with AsyncVendo(api_key=api_key, base_url=sim.base_url) as client:
+            async with Consumer(client.events.subscribe(on_status=rec, min_interval=0.0)) as c:
+                await rec.opened()
+                first = sim.emit("deployment.updated", {})
+                got = await c.take(1)
+                for n in (2, 3):
+                    sim.drop_streams()
+                    await rec.opened(n)
+                    sim.emit("deployment.updated", {})
+                    got += await c.take(1)
+        assert sim.stats.last_event_ids == [None, None, None]
+    assert got[0].id == first and len(got) == 3
+    said = [r for r in caplog.records if "cannot be sent" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelno == logging.WARNING
+    assert not any(s.failures for s in rec.statuses)
+
+
+async def test_a_resume_id_that_is_not_text_is_ignored(simulator: Simulator, client: AsyncVendo) -> None:
+    # The resume id comes back from disk: whatever a damaged store hands over must not stop us.
+    for junk in (b"evt_1", 7, "\ud800lone surrogate"):
+        rec = Recorder()
+        async with Consumer(client.events.subscribe(last_event_id=junk, on_status=rec)) as c:  # type: ignore[arg-type]
+            await rec.opened()
+            sent = simulator.emit("deployment.updated", {})
+            [event] = await c.take(1)
+        assert event.id == sent
+    assert simulator.stats.last_event_ids == [None, None, None]
+
+
 # --- the reconnect timeline ------------------------------------------------------
 
 async def test_timeline_immediate_then_1_then_2_seconds_then_stream_error(

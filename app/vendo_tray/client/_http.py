@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import sys
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -38,6 +39,12 @@ ENV_BASE_URL = "VENDO_BASE_URL"
 MAX_MESSAGE = 300
 #: Most of an error body we read; a hostile server may send gigabytes.
 MAX_ERROR_BODY = 64 * 1024
+#: Longest ``Last-Event-ID`` we send: servers cap a request's headers (uvicorn at
+#: 16 KiB in all), and a request refused for its size would fail every reconnect.
+MAX_RESUME_ID_BYTES = 4096
+#: What HTTP allows in a field value (RFC 9110 5.5): visible bytes, obs-text
+#: (so UTF-8 passes), and spaces or tabs only between them.
+_FIELD_VALUE = re.compile(rb"[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*")
 
 
 class ApiKey:
@@ -107,6 +114,28 @@ def request_headers(key: ApiKey, accept: str) -> dict[str, str]:
         "Vendo-API-Version": API_VERSION,
         "User-Agent": user_agent(),
     }
+
+
+def resume_header(last_event_id: object) -> bytes | None:
+    """``Last-Event-ID`` as it can go on the wire, or None when it cannot.
+
+    An SSE id is any string without NUL (spaces, non-ASCII, control
+    characters), and it comes from the server or back from disk: untrusted.
+    It goes out as UTF-8 bytes, trimmed of spaces and tabs as HTTP trims every
+    field value (a server never sees them anyway, so it matches its ids in
+    that form).  What still is not a legal field value (a control character,
+    a lone surrogate, an absurd length, not text at all) gives None: the
+    caller resumes without it rather than fail every reconnect.
+    """
+    if not isinstance(last_event_id, str):
+        return None
+    try:
+        value = last_event_id.encode("utf-8").strip(b" \t")
+    except UnicodeEncodeError:
+        return None
+    if len(value) > MAX_RESUME_ID_BYTES or not _FIELD_VALUE.fullmatch(value):
+        return None
+    return value
 
 
 async def read_capped(response: httpx.Response, limit: int = MAX_ERROR_BODY) -> bytes:

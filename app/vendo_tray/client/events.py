@@ -14,7 +14,8 @@ The reconnect policy is the first edition's (docs/wire.md § Reconnecting), made
 - no bytes for ``heartbeat_timeout`` (Vendo pings every 25 s) → the connection
   is dead even if the socket looks open: drop it and reconnect;
 - every reconnect sends ``Last-Event-ID`` once an id has been seen, so the
-  server replays what we missed.
+  server replays what we missed; an id that cannot be a header value (see
+  ``_http.resume_header``) is left out with one log line, never a failure.
 
 What counts as a *successful* connection is the subtle part.  A server that
 accepts and closes at once (a flapping proxy, an overloaded pod) would turn
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from vendo_tray.client._http import error_from_response, read_capped, request_headers
+from vendo_tray.client._http import error_from_response, read_capped, request_headers, resume_header
 from vendo_tray.client._models import Event, StreamPhase, StreamStatus
 from vendo_tray.client.errors import AuthError, RateLimited, VendoOnlyFeature
 from vendo_tray.client.sse import DEFAULT_MAX_SIZE, SSEDecoder
@@ -146,7 +147,9 @@ class EventStream:
                  max_event_size: int, sleep: Sleep, clock: Clock) -> None:
         self._client = client
         self.policy = policy
-        self.last_event_id: str | None = last_event_id or None
+        # The resume id comes back from disk too: anything but text is no resume point.
+        self.last_event_id: str | None = last_event_id if isinstance(last_event_id, str) and last_event_id else None
+        self._told_unsendable = False  # said once per stream; a server that mints such ids mints many
         self._heartbeat = heartbeat_timeout
         self._on_status = on_status
         self._max_size = max_event_size
@@ -230,10 +233,17 @@ class EventStream:
         client = self._client
         key = client._key
         assert key is not None  # subscribe() checked
-        headers = request_headers(key, "text/event-stream")
-        headers["Cache-Control"] = "no-store"
+        headers: dict[str, str | bytes] = {**request_headers(key, "text/event-stream"),
+                                           "Cache-Control": "no-store"}
         if self.last_event_id:
-            headers["Last-Event-ID"] = self.last_event_id
+            resume = resume_header(self.last_event_id)
+            if resume is not None:
+                headers["Last-Event-ID"] = resume
+            else:
+                log.log(logging.DEBUG if self._told_unsendable else logging.WARNING,
+                        "events stream: the resume id %.80r cannot be sent as a header; resuming "
+                        "without it (events missed meanwhile will not be replayed)", self.last_event_id)
+                self._told_unsendable = True
         # The read timeout covers the wait for the response headers; during the
         # body the heartbeat watchdog below takes over.
         timeout = httpx.Timeout(client._connect_timeout, read=self._heartbeat)
