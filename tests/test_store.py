@@ -106,6 +106,38 @@ def test_resume_id_persists_across_reopen_and_commits_with_the_event(db: Path) -
         assert s.get("evt_42") is not None
 
 
+
+def test_resume_id_is_kept_exactly_whatever_the_spec_allows(db: Path) -> None:
+    # Leading/trailing spaces, tabs, non-ASCII, control characters: the server matches what it issued.
+    odd = " évt\t1\x01 "
+    with Store.open(db) as s:
+        s.add(status_event(1, "gmail", "connected"), last_event_id=odd)
+    with Store.open(db) as s:
+        assert s.last_event_id() == odd
+
+
+def test_a_resume_id_that_cannot_be_kept_never_costs_the_event(db: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    with Store.open(db) as s:
+        s.set_last_event_id("41")
+        for n, junk in enumerate(("lone \ud800 surrogate", "x" * (MAX_RAW_CHARS + 1), b"bytes"), start=42):
+            assert s.add(status_event(n, "gmail", "connected"), last_event_id=junk)  # type: ignore[arg-type]
+            s.set_last_event_id(junk)  # type: ignore[arg-type]
+        assert s.last_event_id() == "41" and s.count() == 3
+    assert sum("resume id" in r.getMessage() for r in caplog.records) == 6
+
+
+@pytest.mark.parametrize("junk", [b"evt_7", b"\xff\xfe"])  # TEXT affinity turns numbers into text
+def test_a_stored_resume_id_that_is_not_text_is_no_resume_point(db: Path, junk: object,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    with Store.open(db) as s:
+        s.set_last_event_id("41")
+    with sqlite3.connect(db) as conn:  # someone else's hand on the file
+        conn.execute("UPDATE meta SET value = ? WHERE name = 'last_event_id'", (junk,))
+    with Store.open(db) as s:
+        assert s.last_event_id() is None
+    assert any("not text" in r.getMessage() for r in caplog.records)
+
 def test_retention_by_count_keeps_the_newest(db: Path) -> None:
     with Store.open(db, max_events=10) as s:
         s.add_many(status_event(n, f"s{n}", "connected") for n in range(25))

@@ -315,6 +315,7 @@ class Store:
         """Store a burst in one transaction; per event, True if it was new."""
         self._check_writable()
         batch = list(events)
+        last_event_id = _keepable_id(last_event_id)
         if not batch and last_event_id is None:
             return []
         rows = [_to_row(e) for e in batch]
@@ -386,13 +387,24 @@ class Store:
         return True
 
     def last_event_id(self) -> str | None:
-        """The stream's resume id (``Last-Event-ID``), persisted across restarts."""
+        """The stream's resume id (``Last-Event-ID``), persisted across restarts.
+
+        Read back as untrusted: a file edited or damaged by someone else may
+        hold anything there, and only text is a resume point.
+        """
         row = self._read_one("SELECT value FROM meta WHERE name = ?", (_LAST_EVENT_ID,))
-        return row[0] if row else None
+        value = row[0] if row else None
+        if value is None or isinstance(value, str):
+            return value
+        log.warning("event history: the stored resume id is %s, not text; resuming without it",
+                    type(value).__name__)
+        return None
 
     def set_last_event_id(self, value: str) -> None:
         """Persist the resume id (prefer ``add(..., last_event_id=)``: atomic with the event)."""
         self._check_writable()
+        if _keepable_id(value) is None:
+            return
         try:
             self._conn.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
                                (_LAST_EVENT_ID, value))
@@ -569,6 +581,28 @@ def move_aside(path: Path) -> Path:
                 log.warning("could not move %s aside (%s); deleting it", companion, exc)
                 companion.unlink(missing_ok=True)
     return target
+
+
+def _keepable_id(value: str | None) -> str | None:
+    """The resume id if it can be kept as it is, else None with a log line.
+
+    The id is server-sent and untrusted, but it is kept exactly (spaces,
+    non-ASCII, control characters and all): the server matches what it
+    issued.  Only what SQLite cannot hold as text, or an absurd length, is
+    refused; the previous resume id then stays, which replays a little more
+    and loses nothing (replayed events are deduplicated).
+    """
+    if value is None:
+        return None
+    try:
+        if isinstance(value, str) and len(value) <= MAX_RAW_CHARS:
+            value.encode("utf-8")
+            return value
+    except UnicodeEncodeError:
+        pass
+    log.warning("event history: a resume id of %s cannot be kept; keeping the previous one",
+                f"{len(value)} characters" if isinstance(value, str) else type(value).__name__)
+    return None
 
 
 def _check_readable(conn: sqlite3.Connection) -> None:
