@@ -6,7 +6,7 @@ dunst's own menu (through a scripted dmenu), and the click travels back over
 D-Bus into the app, through the link allowlist, QDesktopServices and xdg-open
 to the "browser" — a recorder script registered both as the xdg default for
 http(s) and as $BROWSER (xdg-open prefers the .desktop default), which writes
-each URL it is given to a file.  Every Notify on the bus is captured by a
+each URL it is given, and the environment it was started with, to files.  Every Notify on the bus is captured by a
 D-Bus monitor, so "exactly the expected notifications" is checked on the wire.
 """
 
@@ -45,20 +45,28 @@ KEY = "vendo_sk_e2e_0123456789"
 
 
 class Browser:
-    """The stand-in browser: every URL xdg-open hands it lands in ``log``."""
+    """The stand-in browser: every URL xdg-open hands it lands in ``log``, and the
+    environment each launch received in a file of its own under ``envs``."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, envs: Path) -> None:
         self.log = log
+        self.envs = envs
 
     def opened(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
+
+    def environments(self) -> list[str]:
+        return [p.read_text(errors="replace") for p in sorted(self.envs.iterdir())]
 
 
 @pytest.fixture
 def browser(isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Browser:
     log = tmp_path / "opened.txt"
+    envs = tmp_path / "browser-envs"
+    envs.mkdir()
     script = tmp_path / "record-browser"
-    script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{log}'\n")
+    # The environment first: once the URL is logged, a test may look at both.
+    script.write_text(f"#!/bin/sh\nenv > '{envs}'/$$\nprintf '%s\\n' \"$1\" >> '{log}'\n")
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     config = Path(os.environ["XDG_CONFIG_HOME"])
     apps = Path(os.environ["XDG_DATA_HOME"]) / "applications"
@@ -74,7 +82,7 @@ def browser(isolated_home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     monkeypatch.setenv("BROWSER", str(script))
     for var in ("XDG_CURRENT_DESKTOP", "DESKTOP_SESSION", "KDE_FULL_SESSION", "GNOME_DESKTOP_SESSION_ID"):
         monkeypatch.delenv(var, raising=False)   # xdg-open's generic path, as on a bare WM
-    return Browser(log)
+    return Browser(log, envs)
 
 
 class Menu:
@@ -356,6 +364,13 @@ def live(sim, app: App, monitor: NotifyMonitor) -> None:
     assert monitor.notifies == []
 
 
+def assert_no_key_in(browser: Browser) -> None:
+    """The app was started with VENDO_API_KEY set; the browser it opened must not have it."""
+    [environment] = browser.environments()
+    assert "XDG_CONFIG_HOME=" in environment            # it is the real environment, recorded
+    assert "VENDO_API_KEY" not in environment and TEST_KEY not in environment
+
+
 def expected_links(sim) -> Links:
     return Links(sim.base_url, lambda: TEST_KEY)
 
@@ -383,6 +398,7 @@ def test_live_needs_reauth_is_one_popup_whose_button_opens_the_link_and_healing_
     wait(lambda: browser.opened(), "the browser", app=app)
     slack = sim.connection("slack")
     assert browser.opened() == [expected_links(sim).reauthorize("slack", slack["id"])]
+    assert_no_key_in(browser)
 
     sim.set_connection_status("notion", "connected")          # healthy again → withdrawn
     wait(lambda: error_call.id in monitor.close_calls, "notion's popup withdrawn", app=app)
@@ -417,6 +433,7 @@ def test_seed_wire_needs_reauth_click_opens_exactly_the_link(start_app, monitor,
         wait(lambda: browser.opened(), "the browser", app=app)
         github = sim.connection("github")
         assert browser.opened() == [expected_links(sim).reauthorize("github", github["id"])]
+        assert_no_key_in(browser)
 
 
 def test_balance_low_once_per_crossing_then_exhausted_replaces_it(simulator, start_app, monitor,

@@ -31,7 +31,7 @@ import logging
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -238,6 +238,19 @@ class KeyStore:
         if self._session_key:
             return KeyLookup(self._session_key, KeySource.SESSION, problem)
         return KeyLookup(None, None, problem)
+
+
+def claim_env_key(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
+    """Take ``VENDO_API_KEY`` out of the process environment; return it as ``KeyStore(env=…)`` wants.
+
+    Every process the app starts inherits its environment: xdg-open opening
+    a link, the browser it starts, and everything that browser starts.
+    Taken out before anything is spawned, the key lives in memory only and
+    no child can read it (``os.environ.pop`` unsets it in the C environment,
+    which is what Qt's process spawning copies).
+    """
+    value = environ.pop(ENV_VAR, None)
+    return {ENV_VAR: value} if value is not None else {}
 
 
 def describe_source(source: KeySource | None) -> str:

@@ -40,7 +40,7 @@ from vendo_tray.core import licenses, paths  # noqa: E402
 from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
 from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
-from vendo_tray.core.secrets import KeySource, KeyStore  # noqa: E402
+from vendo_tray.core.secrets import KeySource, KeyStore, claim_env_key  # noqa: E402
 from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
 from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
@@ -461,6 +461,7 @@ def run_app(demo: bool, log_level: str) -> int:
 
     from vendo_tray.ui.platform_id import apply_platform_identity
 
+    keystore = KeyStore(env=claim_env_key())  # before anything is spawned: no child inherits the key
     log_path = setup_logging(log_level)
     log.info("%s %s starting (demo=%s)", APP_NAME, __version__, demo)
     apply_platform_identity()
@@ -478,7 +479,7 @@ def run_app(demo: bool, log_level: str) -> int:
 
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    shell = TrayApp(app, demo=demo, log_path=log_path)
+    shell = TrayApp(app, demo=demo, log_path=log_path, keystore=keystore)
     guard.show_requested.connect(shell.show_window)
     _quit_on_signals(loop, shell)
     try:
