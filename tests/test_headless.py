@@ -1,8 +1,9 @@
 """``vendo-tray events`` as a user runs it: a real process against the simulator.
 
 Signals (Ctrl-C, SIGTERM) need a real process, so most tests start one; the
-give-up case runs in-process to shorten the backoff through
-``headless.SUBSCRIBE_OPTIONS`` instead of waiting seconds.
+outage and give-up cases run in-process to shorten the backoff through
+``headless.SUBSCRIBE_OPTIONS`` and ``headless.OFFLINE_RETRY`` instead of
+waiting minutes.
 """
 
 from __future__ import annotations
@@ -206,17 +207,76 @@ def test_since_without_history_says_so(simulator: Simulator, env: dict[str, str]
     assert any("no stored history yet" in line for line in proc.err_lines)
 
 
-# --- in-process: the give-up path, with a short backoff ------------------------------------
+# --- in-process: outages and the give-up path, with a short backoff ---------------------------
+
+FAST = {"backoff_base": 0.01, "min_interval": 0.0}
+
+
+def test_an_outage_never_ends_it_and_every_event_after_it_is_printed(
+        simulator: Simulator, api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Runs of 5xx, then the server gone for a while and back on the same port: each
+    # outage outlasts the client's three quick attempts several times over.
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", FAST)
+    monkeypatch.setattr(headless, "OFFLINE_RETRY", (0.05, 0.2))
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = io.StringIO()
+
+    async def until(predicate, what: str) -> None:
+        async with asyncio.timeout(20):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    def printed() -> list[str]:
+        return [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+
+    def retries() -> int:
+        return err.getvalue().count("trying again in")
+
+    async def scenario() -> tuple[int, list[str]]:
+        printer = headless.Printer(out, json_lines=True)
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url))
+        await until(lambda: simulator.stats.open_streams == 1, "the stream")
+        sent = [simulator.emit("deployment.updated", {})]
+        await until(lambda: printed() == sent, "the first event")
+
+        simulator.add_fault("status", count=12, status=503)        # a run of 5xx …
+        simulator.drop_streams()
+        sent.append(simulator.emit("deployment.updated", {}))
+        await until(lambda: retries() >= 3, "three give-ups in a row")
+        sent.append(simulator.emit("deployment.updated", {}))
+        await until(lambda: printed() == sent, "the events sent during the 5xx run")
+
+        simulator.stop()                                            # … and the server gone
+        sent.append(simulator.emit("deployment.updated", {}))
+        gone = retries()
+        await until(lambda: retries() >= gone + 3, "three more give-ups while it is gone")
+        simulator.start()                                           # back on the same port
+        sent.append(simulator.emit("deployment.updated", {}))
+        await until(lambda: printed() == sent, "the events sent while it was gone")
+        sent.append(simulator.emit("deployment.updated", {}))
+        await until(lambda: printed() == sent, "a live event after it came back")
+        task.cancel()
+        return await task, sent
+
+    code, sent = asyncio.run(scenario())
+    assert code == headless.EXIT_OK
+    assert printed() == sent                                        # every event, once, in order
+    notes = err.getvalue()
+    assert "503" in notes and "reconnected" not in notes            # --json keeps human notes quiet
+    assert "Traceback" not in notes and api_key not in notes
+
 
 @pytest.mark.parametrize("json_lines", [False, True])
-def test_stream_error_exits_1_with_one_message(simulator: Simulator, api_key: str, json_lines: bool,
+def test_max_failures_exits_1_with_one_message(simulator: Simulator, api_key: str, json_lines: bool,
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VENDO_API_KEY", api_key)
-    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", {"backoff_base": 0.01, "min_interval": 0.0})
+    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", FAST)
     simulator.add_fault("status", count=3, status=503)
     code = headless.run_events(json_lines=json_lines, since=None, base_url=simulator.base_url,
-                               log_level="WARNING")
+                               log_level="WARNING", max_failures=3)
     out, err = capsys.readouterr()
     assert code == headless.EXIT_STREAM
     err_lines = [line for line in err.splitlines() if line.strip()]
@@ -271,6 +331,16 @@ def test_json_line_for_data_nested_too_deep_is_printed_not_a_crash(caplog) -> No
     assert [(r["kind"], r["id"]) for r in records] == [("deployment.updated", "7"), ("deployment.updated", "8")]
     assert isinstance(records[0]["data"], str)
     assert "nested too deeply" in caplog.text
+
+def test_max_failures_wants_a_positive_whole_number(capsys: pytest.CaptureFixture[str]) -> None:
+    from vendo_tray.cli import build_parser
+
+    assert build_parser().parse_args(["events", "--max-failures", "5"]).max_failures == 5
+    assert build_parser().parse_args(["events"]).max_failures is None
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["events", "--max-failures", bad])
+
 
 def test_parse_age() -> None:
     assert headless.parse_age("30s") == timedelta(seconds=30)

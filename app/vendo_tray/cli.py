@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     events.add_argument("--since", metavar="AGE",
                         help="first print stored history younger than AGE (30s, 15m, 1h, 2d)")
     events.add_argument("--base-url", help="Vendo base URL (default: VENDO_BASE_URL or https://vendo.run)")
+    events.add_argument("--max-failures", metavar="N", type=_positive_int,
+                        help="exit 1 after N failed connection attempts in a row "
+                        "(default: keep retrying, as the tray app does, until Ctrl-C)")
 
     simulate = sub.add_parser("simulate", help="run the Vendo-compatible simulator on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
@@ -46,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number of at least 1, not {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.self_test:
@@ -56,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vendo_tray.headless import run_events
 
         return run_events(json_lines=args.json, since=args.since, base_url=args.base_url,
-                          log_level=args.log_level)
+                          log_level=args.log_level, max_failures=args.max_failures)
     if args.command == "simulate":
         from vendo_tray.simulator.cli import run_simulator
 

@@ -4,10 +4,17 @@ Human lines (``time  kind  summary``) or JSON lines (``--json``: kind, id,
 data) go to stdout; everything else (the "listening" note, log lines, the one
 error message) goes to stderr, so stdout can be piped into ``jq`` or a file.
 
-Exit status: 0 when stopped (Ctrl-C, SIGTERM, a closed pipe); 1 when the
-stream gave up or the server failed; 2 for bad arguments; 3 when there is no
-key or the server rejected it.  A failure prints ONE plain message, never a
-traceback.
+It is an app, not a library call: an outage (5xx, a server restart, no
+network) never ends it.  After the client's quick retries give up it tries
+again on the tray app's offline schedule (30 s doubling to 5 min), resuming
+with ``Last-Event-ID`` so the events sent meanwhile are printed, and says on
+stderr what it is doing.  ``--max-failures N`` is for scripts that would
+rather stop: after N failed attempts in a row it exits 1.
+
+Exit status: 0 when stopped (Ctrl-C, SIGTERM, a closed pipe); 1 when
+``--max-failures`` ran out or the server refused the request for good; 2 for
+bad arguments; 3 when there is no key or the server rejected it.  A failure
+prints ONE plain message, never a traceback.
 
 ``--since AGE`` first prints the tray app's stored history younger than AGE
 (read-only, so it is safe while the app runs), then goes live.
@@ -27,8 +34,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
 
-from vendo_tray.client import AsyncVendo, AuthError, Event, StreamStatus, VendoError, VendoOnlyFeature
+from vendo_tray.client import (
+    AsyncVendo,
+    AuthError,
+    Event,
+    ReconnectPolicy,
+    StreamStatus,
+    VendoError,
+    VendoOnlyFeature,
+)
 from vendo_tray.core.kinds import RecentKeys, VendoEvent, normalize
+from vendo_tray.core.monitor import OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +61,8 @@ MAX_AGE = timedelta(days=3650)
 _NOISY = ("httpx", "httpcore", "asyncio")
 #: Extra ``subscribe()`` arguments; empty in use, tests shorten the backoff through it.
 SUBSCRIBE_OPTIONS: dict[str, Any] = {}
+#: After the client gives up: the tray app's offline schedule (first wait, cap); tests shorten it.
+OFFLINE_RETRY: tuple[float, float] = (OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX)
 
 
 def parse_age(text: str) -> timedelta:
@@ -56,20 +74,21 @@ def parse_age(text: str) -> timedelta:
     return timedelta(seconds=min(seconds, MAX_AGE.total_seconds()))
 
 
-def run_events(json_lines: bool, since: str | None, base_url: str | None, log_level: str) -> int:
+def run_events(json_lines: bool, since: str | None, base_url: str | None, log_level: str,
+               max_failures: int | None = None) -> int:
     """Entry point for ``vendo-tray events`` (see the module docstring for the contract)."""
     root = logging.getLogger()
     saved = {name: logging.getLogger(name).level for name in ("", *_NOISY)}
     handler = _setup_logging(log_level)
     try:
-        return _run(json_lines, since, base_url)
+        return _run(json_lines, since, base_url, max_failures)
     finally:
         root.removeHandler(handler)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
 
 
-def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
+def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures: int | None) -> int:
     try:
         age = parse_age(since) if since is not None else None
     except ValueError as exc:
@@ -78,7 +97,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # a TextIOWrapper at run time; TextIO in the stub
     printer = Printer(sys.stdout, json_lines=json_lines)
     try:
-        return asyncio.run(_main(printer, age=age, base_url=base_url))
+        return asyncio.run(_main(printer, age=age, base_url=base_url, max_failures=max_failures))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except BrokenPipeError:
@@ -89,7 +108,8 @@ def _run(json_lines: bool, since: str | None, base_url: str | None) -> int:
         return EXIT_OK
 
 
-async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None) -> int:
+async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None,
+                max_failures: int | None = None) -> int:
     _stop_on_sigterm()
     try:
         client = AsyncVendo(api_key=_key_from_env_or_keyring(), base_url=base_url)
@@ -99,19 +119,10 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
         if age is not None:
             printer.history(_load_history(datetime.now(timezone.utc) - age))
         try:
-            stream = client.events.subscribe(on_status=_StatusNotes(client.base_url, printer.json_lines),
-                                             **SUBSCRIBE_OPTIONS)
+            return await _listen(client, printer, max_failures)
         except VendoOnlyFeature:
             return _fail("no API key: set VENDO_API_KEY to your app key (vendo_sk_…) "
                          "or save one in the tray app's Settings", EXIT_KEY)
-        try:
-            async with stream:
-                async for event in stream:
-                    if event.kind == "stream.error" and stream.gave_up:
-                        if printer.json_lines:
-                            printer.live(event)   # scripts see it too; humans get the message below
-                        return _fail(_stream_error_text(event.data), EXIT_STREAM)
-                    printer.live(event)
         except asyncio.CancelledError:
             return EXIT_OK  # SIGTERM
         except AuthError as exc:
@@ -119,7 +130,42 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
                          "saved in Settings.", EXIT_KEY)
         except VendoError as exc:
             return _fail(str(exc), EXIT_STREAM)
-    return EXIT_OK
+
+
+async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None) -> int:
+    """Print the stream until stopped, subscribing again whenever the client gives up.
+
+    Each new subscription resumes from the last id printed, so an outage of
+    any length loses nothing the server still holds.  The waits between them
+    are the tray app's offline schedule, restarting from the first once a
+    connection opened again.  With ``max_failures`` the client counts the
+    failures and its give-up ends the run instead.
+    """
+    notes = _StatusNotes(client.base_url, printer.json_lines)
+    offline = ReconnectPolicy(max_failures=None, backoff_base=OFFLINE_RETRY[0], max_backoff=OFFLINE_RETRY[1])
+    options: dict[str, Any] = {"max_failures": max_failures} if max_failures is not None else {}
+    resume: str | None = None
+    give_ups, opens = 0, notes.opens
+    while True:
+        stream = client.events.subscribe(last_event_id=resume, on_status=notes, **options, **SUBSCRIBE_OPTIONS)
+        final: Event | None = None   # the client's own stream.error, when it gave up
+        async with stream:
+            async for event in stream:
+                if event.kind == "stream.error" and stream.gave_up:
+                    final = event
+                    break
+                printer.live(event)
+        resume = stream.last_event_id
+        message = _stream_error_text(final.data if final is not None else None)
+        if max_failures is not None:
+            if printer.json_lines and final is not None:
+                printer.live(final)   # scripts see it too; humans get the message below
+            return _fail(message, EXIT_STREAM)
+        give_ups = 1 if notes.opens != opens else give_ups + 1
+        opens = notes.opens
+        delay = offline.backoff(give_ups)
+        print(f"{PROG}: {message}; trying again in {delay:g} s (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        await asyncio.sleep(delay)
 
 
 def _key_from_env_or_keyring(timeout: float = 5.0) -> str | None:
@@ -224,19 +270,20 @@ def _stream_error_text(data: Any) -> str:
 
 
 class _StatusNotes:
-    """Short notes on stderr when the stream goes live (human mode only)."""
+    """Short notes on stderr when the stream goes live (human mode only); counts the opens."""
 
     def __init__(self, base_url: str, quiet: bool) -> None:
         self._base_url = base_url
         self._quiet = quiet
-        self._was_open = False
+        self.opens = 0
 
     def __call__(self, status: StreamStatus) -> None:
-        if status.phase != "open" or self._quiet:
+        if status.phase != "open":
             return
-        note = "reconnected" if self._was_open else f"listening on {self._base_url} (Ctrl-C to stop)"
-        self._was_open = True
-        print(f"{PROG}: {note}", file=sys.stderr, flush=True)
+        self.opens += 1
+        if not self._quiet:
+            note = "reconnected" if self.opens > 1 else f"listening on {self._base_url} (Ctrl-C to stop)"
+            print(f"{PROG}: {note}", file=sys.stderr, flush=True)
 
 
 def _load_history(cutoff: datetime) -> list[VendoEvent]:
