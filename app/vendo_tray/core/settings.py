@@ -65,25 +65,37 @@ def load_settings(config_dir: Path) -> Settings:
     """
     path = settings_path(config_dir)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte order mark left by an editor is no damage.
+        raw = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         return Settings()
-    except (OSError, ValueError) as exc:
-        log.warning("settings file %s unreadable (%s); using defaults", path, exc)
+    except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
+        log.warning("settings file %s is unreadable (%s); starting with the default settings",
+                    path, _why(exc))
         return Settings()
     if not isinstance(raw, dict):
-        log.warning("settings file %s is not an object; using defaults", path)
+        log.warning("settings file %s holds %s, not an object; starting with the default settings",
+                    path, type(raw).__name__)
         return Settings()
     values: dict[str, Any] = {}
     for name, check in _CHECKS.items():
         if name not in raw:
             continue
-        value = check(raw[name])
+        try:
+            value = check(raw[name])
+        except (ArithmeticError, TypeError, ValueError):  # e.g. an integer too big for a float
+            value = None
         if value is None:
             log.warning("settings file %s: %s has an unusable value; using the default", path, name)
         else:
             values[name] = value
     return Settings(**values)
+
+
+def _why(exc: BaseException) -> str:
+    """A short reason: the messages of some parse errors quote the damaged text at length."""
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _check_base_url(value: Any) -> str | None:
