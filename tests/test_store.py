@@ -195,6 +195,68 @@ def test_damaged_pages_are_detected_at_open(db: Path) -> None:
         assert s.add(status_event(1, "gmail", "connected")) is True
 
 
+
+def wreck_page(db: Path, name: str, pagetype: str) -> int:
+    """Overwrite one real page of ``name`` (as SQLite's dbstat lists it) with junk; return its number."""
+    conn = sqlite3.connect(db)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = [r[0] for r in conn.execute(
+            "SELECT pageno FROM dbstat WHERE name = ? AND pagetype = ? ORDER BY pageno", (name, pagetype))]
+    finally:
+        conn.close()
+    assert len(pages) >= 2, f"{name} has too few {pagetype} pages to damage one in the middle"
+    page = pages[len(pages) // 2]
+    with db.open("r+b") as f:
+        f.seek((page - 1) * page_size)
+        f.write(b"\xde\xad\xbe\xef" * (page_size // 4))
+    return page
+
+
+def three_hundred_events(db: Path) -> list[VendoEvent]:
+    events = [status_event(n, f"slug{n % 7}", "connected") for n in range(1, 301)]
+    with Store.open(db) as s:
+        s.add_many(events, last_event_id="evt 300 ✓")
+    return events
+
+
+def test_a_damaged_index_page_is_repaired_and_nothing_is_lost(db: Path, caplog) -> None:
+    events = three_hundred_events(db)
+    wreck_page(db, "events_received", "leaf")
+    with Store.open(db) as s:
+        assert s.count() == 300
+        assert [e.key for e in s.recent(NOW - timedelta(hours=1))] == [e.key for e in events]
+        assert s.last_event_id() == "evt 300 ✓"                    # resumes where it was
+        assert s.recovered_from is not None and s.recovered_from.exists()
+        assert s.problem and "repaired" in s.problem and s.recovered_from.name in s.problem
+        assert s.add(status_event(301, "gmail", "connected")) is True
+    with Store.open(db, read_only=True) as reader:                  # `events --since` sees it all
+        assert len(reader.recent(NOW - timedelta(hours=1))) == 301 and reader.problem is None
+    assert "repaired" in caplog.text
+    damaged = sqlite3.connect(s.recovered_from)                     # kept aside as it was
+    try:
+        assert damaged.execute("PRAGMA quick_check(1)").fetchone()[0] != "ok"
+    finally:
+        damaged.close()
+
+
+def test_a_damaged_table_page_keeps_every_readable_row_and_the_resume_id(db: Path, caplog) -> None:
+    events = three_hundred_events(db)
+    wreck_page(db, "events", "leaf")
+    with Store.open(db) as s:
+        kept = {e.key: e for e in s.page(0, 1000)}
+        assert s.last_event_id() == "evt 300 ✓"
+        assert s.recovered_from is not None and s.problem and "readable events" in s.problem
+        assert s.add(status_event(301, "gmail", "connected")) is True
+    # One leaf page holds a few dozen rows: those are gone, every other row is kept exactly.
+    assert 200 < len(kept) < 300
+    for event in events:
+        if event.key in kept:
+            assert_same(kept[event.key], event)
+    lost = sorted(int(e.key.split("_")[1]) for e in events if e.key not in kept)
+    assert lost == list(range(lost[0], lost[-1] + 1))               # one contiguous stretch
+    assert "copied into a fresh file" in caplog.text
+
 def test_foreign_sqlite_file_is_not_written_into(db: Path) -> None:
     db.parent.mkdir(parents=True)
     other = sqlite3.connect(db)

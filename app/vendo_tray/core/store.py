@@ -8,10 +8,13 @@ writer, and ``synchronous=NORMAL`` keeps bursts fast (a power cut can lose the
 last few commits, never corrupt the file).
 
 The store is used from one thread (the asyncio loop).  It never crashes the
-app: a corrupt, locked or foreign file is moved aside (``name.corrupt-<time>``,
-with its ``-wal``/``-shm`` companions) and a fresh history is started; if even
-that fails, history lives in memory for this session.  ``recovered_from`` and
-``problem`` tell the UI what happened, once.
+app, and it keeps what can be read: a damaged file is repaired on a copy
+(``REINDEX``; if that is not enough, every readable row and the resume id
+are copied into a fresh file) and the damaged original is moved aside
+(``name.corrupt-<time>``, with its ``-wal``/``-shm`` companions).  A file
+beyond repair, locked or foreign is moved aside and a fresh history is
+started; if even that fails, history lives in memory for this session.
+``recovered_from`` and ``problem`` tell the UI what happened, once.
 
 A failed write never loses an event either: :meth:`Store.add` then answers
 "new" (so the event is still delivered) and deduplicates against a small
@@ -20,11 +23,13 @@ in-memory set of recent keys instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import shutil
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -93,6 +98,7 @@ _COLUMNS = (
     "provider, micros, win, pct, summary, needs_action, data, data_fmt, at, received_at, received_us"
 )
 _INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 20)})"
+_INSERT_WITH_ID = f"INSERT OR IGNORE INTO events (id, {_COLUMNS}) VALUES ({', '.join('?' * 21)})"
 _SELECT = f"SELECT id, {_COLUMNS} FROM events"
 _AMOUNTS = "SELECT kind, coalesce(at, received_at), provider, micros, remaining_micros FROM events"
 
@@ -116,6 +122,10 @@ class Amount(NamedTuple):
 
 class StoreReadOnly(RuntimeError):
     """A write was attempted on a store opened with ``read_only=True``."""
+
+
+class _Damaged(sqlite3.DatabaseError):
+    """The file opened but failed its integrity check: a repair may save what it holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +273,11 @@ class Store:
                  retention_days: float, max_events: int) -> Store:
         """Move a damaged/locked file aside and start fresh; memory as the last resort."""
         kwargs: dict[str, Any] = dict(retention_days=retention_days, max_events=max_events)
+        if path.is_file() and (isinstance(exc, _Damaged) or
+                               (isinstance(exc, sqlite3.DatabaseError) and _is_corruption(exc))):
+            repaired = cls._repair(path, exc, busy_timeout=busy_timeout, **kwargs)
+            if repaired is not None:
+                return repaired
         aside: Path | None = None
         if path.is_file():
             try:
@@ -285,6 +300,33 @@ class Store:
         store.recovered_from = aside
         if aside is not None and store.problem is None:
             store.problem = f"the previous history was unreadable and was moved to {aside.name}"
+        return store
+
+    @classmethod
+    def _repair(cls, path: Path, exc: BaseException, *, busy_timeout: float, retention_days: float,
+                max_events: int) -> Store | None:
+        """Rebuild a damaged history beside it, then swap it in; None if that failed.
+
+        The work happens on a copy and a fresh file; the damaged original is
+        moved aside as it is, for whoever wants to look at it.
+        """
+        work = path.with_name(path.name + ".repair")
+        try:
+            _remove_db(work)
+            how = _rebuild(path, work)
+            aside = move_aside(path)
+            work.rename(path)
+            store = cls._open_file(path, read_only=False, busy_timeout=busy_timeout,
+                                   retention_days=retention_days, max_events=max_events)
+        except (sqlite3.Error, OSError) as failed:
+            log.warning("event history %s is damaged (%s) and could not be repaired (%s)", path, exc, failed)
+            with contextlib.suppress(OSError):
+                _remove_db(work)
+            return None
+        log.warning("event history %s was damaged (%s); repaired (%s), the damaged file is kept as %s",
+                    path, exc, how, aside)
+        store.recovered_from = aside
+        store.problem = f"the history was damaged and has been repaired ({how}); the damaged file is kept as {aside.name}"
         return store
 
     def close(self) -> None:
@@ -609,7 +651,106 @@ def _check_readable(conn: sqlite3.Connection) -> None:
     """Fail now (not on the first page) if the file is not a healthy database."""
     row = conn.execute("PRAGMA quick_check(1)").fetchone()
     if not row or row[0] != "ok":
-        raise sqlite3.DatabaseError(f"integrity check failed: {row[0] if row else 'no answer'}")
+        raise _Damaged(f"integrity check failed: {row[0] if row else 'no answer'}")
+
+
+#: While salvaging, give up stepping over unreadable row ids after this many in a row.
+_SALVAGE_MAX_MISSES = 100_000
+
+
+def _rebuild(damaged: Path, work: Path) -> str:
+    """Make ``work`` a healthy copy of ``damaged``; say how.  Raises sqlite3.Error/OSError."""
+    for suffix in ("", "-wal"):
+        source = damaged.with_name(damaged.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, work.with_name(work.name + suffix))
+    conn = sqlite3.connect(work, isolation_level=None)
+    try:
+        conn.execute("REINDEX")           # a damaged index is rebuilt from the table
+        _check_readable(conn)
+        conn.execute("PRAGMA journal_mode = DELETE")  # one self-contained file to rename
+        return "its indexes were rebuilt"
+    except sqlite3.DatabaseError:
+        pass
+    finally:
+        conn.close()
+    _remove_db(work)
+    copied = _salvage(damaged, work)
+    return f"{copied} readable events were copied into a fresh file"
+
+
+def _salvage(damaged: Path, work: Path) -> int:
+    """Copy every readable event and the meta rows (the resume id) into a fresh ``work``."""
+    src = sqlite3.connect(damaged, isolation_level=None)
+    dst = sqlite3.connect(work, isolation_level=None)
+    try:
+        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # not a database at all: raises
+        _create_schema(dst)
+        dst.execute("BEGIN IMMEDIATE")
+        copied = 0
+        for row in _readable_rows(src):
+            copied += dst.execute(_INSERT_WITH_ID, row).rowcount
+        meta = _readable_meta(src)
+        if not copied and not meta:
+            raise sqlite3.DatabaseError("nothing in it could be read")
+        for name, value in meta:
+            dst.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value))
+        dst.execute("COMMIT")
+        return copied
+    finally:
+        src.close()
+        dst.close()
+
+
+def _readable_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
+    """Every event row a damaged file still gives, in id order, stepping over damaged stretches."""
+    chunk = f"SELECT id, {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT 500"
+    one = f"SELECT id, {_COLUMNS} FROM events WHERE id = ?"
+    try:
+        top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
+    except sqlite3.DatabaseError:
+        top = None
+    last, misses = 0, 0
+    while True:
+        try:
+            rows = conn.execute(chunk, (last,)).fetchall()
+        except sqlite3.DatabaseError:
+            rows = None
+        if rows:
+            yield from rows
+            last, misses = rows[-1][0], 0
+            continue
+        if rows is not None:
+            return  # the end of the table
+        # A damaged stretch: one id at a time until rows can be read again.
+        last += 1
+        misses += 1
+        if (top is not None and last > top) or misses > _SALVAGE_MAX_MISSES:
+            return
+        with contextlib.suppress(sqlite3.DatabaseError):
+            row = conn.execute(one, (last,)).fetchone()
+            if row is not None:
+                misses = 0
+                yield row
+
+
+def _readable_meta(conn: sqlite3.Connection) -> list[tuple[Any, Any]]:
+    """The meta rows, or at least the resume id, from a damaged file."""
+    try:
+        return conn.execute("SELECT name, value FROM meta").fetchall()
+    except sqlite3.DatabaseError:
+        pass
+    try:
+        return conn.execute("SELECT name, value FROM meta WHERE name = ?", (_LAST_EVENT_ID,)).fetchall()
+    except sqlite3.DatabaseError:
+        log.warning("the stream resume id could not be read from the damaged history")
+        return []
+
+
+def _remove_db(path: Path) -> None:
+    """Delete a database file and its companions (a leftover of an interrupted repair)."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _create_schema(conn: sqlite3.Connection) -> None:
