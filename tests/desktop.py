@@ -59,6 +59,16 @@ def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 5.0) -> 
         proc.wait(timeout)
 
 
+def on_read_only_folder(folder: Path, argv: list[str]) -> list[str]:
+    """``argv`` run with ``folder`` mounted read-only, as on a read-only disk (even root cannot write).
+
+    The bind mount lives in a private mount namespace of that one command:
+    nothing else on the machine sees it, and it is gone when the command ends.
+    """
+    script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", str(folder), *argv]
+
+
 def have(*commands: str) -> bool:
     return all(shutil.which(c) for c in commands)
 

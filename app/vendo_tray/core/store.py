@@ -24,6 +24,7 @@ in-memory set of recent keys instead.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import shutil
@@ -107,6 +108,10 @@ _LAST_EVENT_ID = "last_event_id"
 # SQLite primary result codes that mean "this file is damaged or not ours".
 _SQLITE_CORRUPT = 11
 _SQLITE_NOTADB = 26
+# ... and the ones that mean "you may not write here".
+_SQLITE_PERM = 3
+_SQLITE_READONLY = 8
+_SQLITE_CANTOPEN = 14
 
 
 class Amount(NamedTuple):
@@ -225,6 +230,8 @@ class Store:
                 store.path, store.read_only = path, True
                 store.problem = f"history could not be read: {exc}"
                 return store
+            if _cannot_write(exc) and (snapshot := cls._open_snapshot(path, exc, **kwargs)) is not None:
+                return snapshot
             return cls._recover(path, exc, busy_timeout=busy_timeout, **kwargs)
         if not read_only:
             store.prune()
@@ -267,6 +274,32 @@ class Store:
         _create_schema(conn)
         return cls(conn, path=None, read_only=False, retention_days=retention_days,
                    max_events=max_events)
+
+    @classmethod
+    def _open_snapshot(cls, path: Path, exc: BaseException, *, retention_days: float,
+                       max_events: int) -> Store | None:
+        """A history we may read but not write (a read-only data folder): copy it into memory.
+
+        The window shows it, the stream resumes from its resume id, and new
+        events are kept in memory alongside it; the file is never touched.
+        None when the file cannot be read either.
+        """
+        if not path.is_file():
+            return None
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            _copy_readonly(path, memory)
+            _create_schema(memory)
+        except sqlite3.Error as failed:
+            memory.close()
+            log.warning("event history %s cannot be written (%s) nor read (%s)", path, exc, failed)
+            return None
+        log.warning("event history %s cannot be written (%s); showing it and keeping new events in "
+                    "memory for this session", path, exc)
+        store = cls(memory, path=None, read_only=False, retention_days=retention_days, max_events=max_events)
+        store.problem = (f"the data folder is read-only, so the saved history is shown but new events "
+                         f"are kept in memory only until Vendo Tray quits ({path.parent})")
+        return store
 
     @classmethod
     def _recover(cls, path: Path, exc: BaseException, *, busy_timeout: float,
@@ -652,6 +685,39 @@ def _check_readable(conn: sqlite3.Connection) -> None:
     row = conn.execute("PRAGMA quick_check(1)").fetchone()
     if not row or row[0] != "ok":
         raise _Damaged(f"integrity check failed: {row[0] if row else 'no answer'}")
+
+
+def _cannot_write(exc: BaseException) -> bool:
+    """Did opening fail because we may not write there (read-only folder, file or disk)?"""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM)
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and (code & 0xFF) in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_CANTOPEN)
+
+
+def _copy_readonly(path: Path, into: sqlite3.Connection) -> None:
+    """Copy a healthy database we may only read into ``into``; raises sqlite3.Error.
+
+    ``mode=ro`` sees a WAL left by a crash, but needs its ``-shm``; where that
+    cannot be created, ``immutable=1`` reads the main file as it is.
+    """
+    failure: sqlite3.Error | None = None
+    for how in ("mode=ro", "immutable=1"):
+        try:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?{how}", uri=True)
+        except sqlite3.Error as exc:
+            failure = exc
+            continue
+        try:
+            _check_readable(source)
+            source.backup(into)
+            return
+        except sqlite3.Error as exc:
+            failure = exc
+        finally:
+            source.close()
+    assert failure is not None
+    raise failure
 
 
 #: While salvaging, give up stepping over unreadable row ids after this many in a row.

@@ -150,8 +150,7 @@ class TrayApp(QObject):
             store_path = Path(self._temp_dir.name) / "history.sqlite3"
         else:
             store_path = paths.history_path()
-        store_path.parent.mkdir(parents=True, exist_ok=True)
-        store = Store.open(store_path)
+        store = Store.open(store_path)  # makes the folder itself, and never raises (a read-only disk included)
         self._key = key
         self.monitor = Monitor(settings=settings, key=key, key_source=source, store=store,
                                demo=self.demo)
