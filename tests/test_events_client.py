@@ -324,6 +324,27 @@ async def test_an_id_that_cannot_be_a_header_resumes_without_it_saying_so_once(
     assert not any(s.failures for s in rec.statuses)
 
 
+@pytest.mark.parametrize("status", [400, 431])
+async def test_a_resume_id_the_server_refuses_is_dropped_not_the_stream(
+        simulator: Simulator, client: AsyncVendo, status: int, caplog: pytest.LogCaptureFixture) -> None:
+    first = simulator.emit("deployment.updated", {})
+    simulator.add_fault("status", count=1, status=status)          # e.g. a proxy's header rules
+    rec = Recorder()
+    async with Consumer(client.events.subscribe(last_event_id=first, on_status=rec, min_interval=0.0,
+                                                backoff_base=0.01)) as c:
+        await rec.opened()
+        sent = simulator.emit("deployment.updated", {})
+        [event] = await c.take(1)
+    assert event.id == sent
+    assert simulator.stats.last_event_ids == [first, None]
+    assert sum("refused the request carrying the resume id" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_a_400_without_a_resume_id_is_still_an_error(simulator: Simulator, client: AsyncVendo) -> None:
+    simulator.add_fault("status", count=1, status=400)
+    with pytest.raises(VendoError):
+        await take(client.events.subscribe(), 1)
+
 async def test_a_resume_id_that_is_not_text_is_ignored(simulator: Simulator, client: AsyncVendo) -> None:
     # The resume id comes back from disk: whatever a damaged store hands over must not stop us.
     for junk in (b"evt_1", 7, "\ud800lone surrogate"):

@@ -15,7 +15,8 @@ The reconnect policy is the first edition's (docs/wire.md § Reconnecting), made
   is dead even if the socket looks open: drop it and reconnect;
 - every reconnect sends ``Last-Event-ID`` once an id has been seen, so the
   server replays what we missed; an id that cannot be a header value (see
-  ``_http.resume_header``) is left out with one log line, never a failure.
+  ``_http.resume_header``), or that the server answers 400/431 to, is left
+  out with one log line: the resume id never stops the stream.
 
 What counts as a *successful* connection is the subtle part.  A server that
 accepts and closes at once (a flapping proxy, an overloaded pod) would turn
@@ -150,6 +151,7 @@ class EventStream:
         # The resume id comes back from disk too: anything but text is no resume point.
         self.last_event_id: str | None = last_event_id if isinstance(last_event_id, str) and last_event_id else None
         self._told_unsendable = False  # said once per stream; a server that mints such ids mints many
+        self._refused_id: str | None = None  # a resume id the server answered 400/431 to
         self._heartbeat = heartbeat_timeout
         self._on_status = on_status
         self._max_size = max_event_size
@@ -235,7 +237,7 @@ class EventStream:
         assert key is not None  # subscribe() checked
         headers: dict[str, str | bytes] = {**request_headers(key, "text/event-stream"),
                                            "Cache-Control": "no-store"}
-        if self.last_event_id:
+        if self.last_event_id and self.last_event_id != self._refused_id:
             resume = resume_header(self.last_event_id)
             if resume is not None:
                 headers["Last-Event-ID"] = resume
@@ -280,6 +282,11 @@ class EventStream:
         if isinstance(error, RateLimited):
             if error.retry_after is not None:
                 attempt.retry_after = min(error.retry_after, MAX_RETRY_AFTER)
+        elif status in (400, 431) and "last-event-id" in response.request.headers:
+            # Our resume id is the one untrusted thing in the request: never let it stop the stream.
+            self._refused_id = self.last_event_id
+            log.warning("events stream: the server refused the request carrying the resume id %.80r "
+                        "(HTTP %d); resuming without it", self.last_event_id, status)
         elif status < 500 and status not in (408, 425):
             log.debug("events stream refused: %s", error)
             raise error
