@@ -235,12 +235,13 @@ class EventStream:
         client = self._client
         key = client._key
         assert key is not None  # subscribe() checked
-        headers: dict[str, str | bytes] = {**request_headers(key, "text/event-stream"),
-                                           "Cache-Control": "no-store"}
+        # Bytes, as httpx would make them (ASCII), because the resume id is UTF-8.
+        headers = {name.encode("ascii"): value.encode("ascii") for name, value in
+                   {**request_headers(key, "text/event-stream"), "Cache-Control": "no-store"}.items()}
         if self.last_event_id and self.last_event_id != self._refused_id:
             resume = resume_header(self.last_event_id)
             if resume is not None:
-                headers["Last-Event-ID"] = resume
+                headers[b"Last-Event-ID"] = resume
             else:
                 log.log(logging.DEBUG if self._told_unsendable else logging.WARNING,
                         "events stream: the resume id %.80r cannot be sent as a header; resuming "
