@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 PROBE = Path(__file__).resolve().parent / "app_probe.py"
 #: Never needed by a live, idle session with its window closed.
 NOT_AT_START = ("uvicorn", "starlette", "vendo_tray.simulator", "vendo_tray.ui.window",
-                "vendo_tray.ui.event_model", "vendo_tray.ui.settings_dialog", "desktop_notifier",
+                "vendo_tray.ui.event_model", "vendo_tray.ui.settings_dialog", "vendo_tray.ui.licenses_dialog",
+                "vendo_tray.core.licenses", "desktop_notifier",
                 "dbus_fast", "click", "pygments")
 #: What keyring's full search would import besides the platform's back end.
 OTHER_KEYRING_BACKENDS = ("keyring.backends.kwallet", "keyring.backends.libsecret",

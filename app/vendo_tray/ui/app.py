@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (  # noqa: E402
 )
 
 from vendo_tray import APP_NAME, __version__  # noqa: E402
-from vendo_tray.core import licenses, paths  # noqa: E402
+from vendo_tray.core import paths  # noqa: E402
 from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
 from vendo_tray.core.logs import setup_logging  # noqa: E402
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
@@ -46,12 +46,12 @@ from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
 from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
-from vendo_tray.ui.licenses_dialog import LicensesDialog  # noqa: E402
 from vendo_tray.ui.notifier import Notifier  # noqa: E402
 from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
 
-if TYPE_CHECKING:  # loaded on first use (ensure_window): most sessions never open it
+if TYPE_CHECKING:  # loaded on first use: most sessions never open them
+    from vendo_tray.ui.licenses_dialog import LicensesDialog
     from vendo_tray.ui.window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -373,6 +373,9 @@ class TrayApp(QObject):
 
     def show_licenses(self) -> None:
         """About -> Open-source licenses: what the bundle holds and under which terms."""
+        from vendo_tray.core import licenses
+        from vendo_tray.ui.licenses_dialog import LicensesDialog
+
         if self._licenses is None:
             self._licenses = LicensesDialog(licenses.load(app_name=APP_NAME, version=__version__), self.window)
         self._licenses.show()
