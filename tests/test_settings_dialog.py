@@ -333,3 +333,10 @@ def test_screenshot_of_the_settings_dialog(qtbot, xvfb_display: str, screenshots
     out = screenshots_dir / "settings.png"
     subprocess.run(["convert", str(full), "-crop", crop, "+repage", str(out)], check=True, timeout=30)
     assert out.stat().st_size > 1000
+
+
+def test_the_dialog_offers_a_toggle_for_every_notification_topic_and_no_other() -> None:
+    from vendo_tray.core.settings import DEFAULT_NOTIFY
+    from vendo_tray.ui.settings_dialog import NOTIFY_TOGGLES
+
+    assert [topic for topic, _ in NOTIFY_TOGGLES] == list(DEFAULT_NOTIFY)

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from vendo_tray.client import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import RateLimited
 from vendo_tray.core.aio import cancel_and_wait
-from vendo_tray.core.kinds import STATUS_KINDS, Kind, Refetch, VendoEvent, normalize
+from vendo_tray.core.kinds import STATUS_KINDS, ConnectionStatus, Kind, Refetch, VendoEvent, normalize
 from vendo_tray.core.state import Snapshot
 
 log = logging.getLogger(__name__)
@@ -355,7 +355,7 @@ class Reconciler:
             status = event.status or _STATUS_OF_KIND.get(event.kind)
             current = snap.connection(event.slug)
             if status and current is not None and current.status != status:
-                message = event.message if status == "error" else None
+                message = event.message if status == ConnectionStatus.ERROR else None
                 patched = replace(current, status=status, error_message=message)
                 new = replace(snap, connections=tuple(patched if c.slug == event.slug else c
                                                       for c in snap.connections))

@@ -15,19 +15,21 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vendo_tray.core.notices import Topic
+
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://vendo.run"
 
 #: Notification toggles by topic; connected/disconnected are noisy, so off.
-DEFAULT_NOTIFY = {
-    "needs_reauth": True,
-    "error": True,
-    "balance": True,
-    "caps": True,
-    "stream": True,
-    "connected": False,
-    "disconnected": False,
+DEFAULT_NOTIFY: dict[str, bool] = {
+    Topic.NEEDS_REAUTH: True,
+    Topic.ERROR: True,
+    Topic.BALANCE: True,
+    Topic.CAPS: True,
+    Topic.STREAM: True,
+    Topic.CONNECTED: False,
+    Topic.DISCONNECTED: False,
 }
 
 

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from vendo_tray import APP_NAME
 from vendo_tray.client.safety import base_url_problem
+from vendo_tray.core.notices import Topic
 from vendo_tray.core.secrets import (
     KeyringLocked,
     KeyringUnavailable,
@@ -51,14 +52,14 @@ log = logging.getLogger(__name__)
 KeyTester = Callable[[str, str], Awaitable[str]]
 
 #: (settings key, label) for the notification toggles, in display order.
-NOTIFY_TOGGLES: tuple[tuple[str, str], ...] = (
-    ("needs_reauth", "A connection needs re-authorization"),
-    ("error", "A connection reports an error"),
-    ("balance", "The balance runs low or out"),
-    ("caps", "A spend cap is near or reached"),
-    ("stream", "The events stream is lost for a while"),
-    ("connected", "A connection is connected"),
-    ("disconnected", "A connection is disconnected"),
+NOTIFY_TOGGLES: tuple[tuple[Topic, str], ...] = (
+    (Topic.NEEDS_REAUTH, "A connection needs re-authorization"),
+    (Topic.ERROR, "A connection reports an error"),
+    (Topic.BALANCE, "The balance runs low or out"),
+    (Topic.CAPS, "A spend cap is near or reached"),
+    (Topic.STREAM, "The events stream is lost for a while"),
+    (Topic.CONNECTED, "A connection is connected"),
+    (Topic.DISCONNECTED, "A connection is disconnected"),
 )
 
 #: Sounds are off by default; each urgency can have one (critical = balance exhausted, cap reached).
