@@ -21,6 +21,7 @@ from vendo_tray.core import policy as policy_module
 from vendo_tray.core.kinds import VendoEvent, normalize
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import ActionKind, Notice, Urgency, Withdraw
+from vendo_tray.core.notify.gate import CATCH_UP_SECONDS
 from vendo_tray.core.policy import (
     BODY_MAX,
     BURST_POPUPS,
@@ -969,12 +970,30 @@ def test_every_notification_toggle_is_a_topic_and_every_topic_but_summary_a_togg
 
 
 # ================================================================ catch-up
+#: A replay after Last-Event-ID arrives at once, well within CATCH_UP_SECONDS.
+REPLAY_GAP = 0.1
+
+
+def test_a_catch_up_that_no_live_event_ends_ends_by_itself_after_its_window() -> None:
+    r = rig()
+    began = r.clock.t
+    r.policy.begin_catch_up()
+    assert r.policy.next_deadline() == began + CATCH_UP_SECONDS
+    r.spaced(reauth("live", slug="a") + reauth("live", slug="b"), gap=REPLAY_GAP)
+    r.clock.advance(began + CATCH_UP_SECONDS - 0.01 - r.clock.t)
+    assert r.tick() == [] and r.policy.catching_up
+    r.clock.advance(0.02)
+    [notice] = r.tick()
+    assert notice.title == "While Vendo Tray was away: 2 connections need re-authorization"
+    assert not r.policy.catching_up and r.policy.next_deadline() is None
+
+
 @pytest.mark.parametrize("gen", GENS)
 def test_a_replay_ends_in_one_notice_about_what_still_matters(gen: str) -> None:
     r = rig()
     r.policy.begin_catch_up()
     r.spaced(reauth(gen, slug="a", cid="c_a") + error(gen, slug="b")
-             + reauth(gen, slug="c", cid="c_c") + connected(gen, slug="c", cid="c_c"))
+             + reauth(gen, slug="c", cid="c_c") + connected(gen, slug="c", cid="c_c"), gap=REPLAY_GAP)
     assert notices(r.out) == [] and r.policy.catching_up
     got = r.policy.end_catch_up()
     assert len(got) == 1
@@ -986,7 +1005,7 @@ def test_a_replay_ends_in_one_notice_about_what_still_matters(gen: str) -> None:
 def test_one_thing_missed_comes_back_as_its_own_notice_and_live_events_pop_again() -> None:
     r = rig()
     r.policy.begin_catch_up()
-    r.spaced(reauth("live", slug="slack"))
+    r.spaced(reauth("live", slug="slack"), gap=REPLAY_GAP)
     [notice] = r.policy.end_catch_up()
     assert notice.subject == "connection:slack" and notice.buttons[0].label == "Re-authorize"
     r.spaced(error("live", slug="notion"))

@@ -62,10 +62,6 @@ MIN_TICK_SECONDS = 0.01
 FAILED_TICK_SECONDS = 1.0
 #: A wall-clock jump this much larger than the monotonic one means we slept.
 WAKE_JUMP_SECONDS = 30.0
-#: After a (re)connect that resumed with Last-Event-ID, the replay arrives at once; events
-#: dated before the connection (or synthesized by the reconciler) within this window are
-#: summarized in one notice rather than popped one by one.
-CATCH_UP_SECONDS = 3.0
 #: An event dated this much before the connection opened is a replay (allows small clock skew).
 REPLAY_SLACK_SECONDS = 1.0
 #: The runway is estimated again this often even without news (its 24 h window slides),
@@ -138,7 +134,6 @@ class Monitor:
         self._reconciler: Reconciler | None = None
         self._was_live = False
         self._opened_at: float | None = None  # wall time the current stream opened
-        self._opened_mono: float | None = None
         self.liveness = Liveness("stopped")
         #: Client lifetimes (stream + reconciler) running now: never more than one.
         self.lifetimes = 0
@@ -374,7 +369,7 @@ class Monitor:
             if self._was_live and self._reconciler is not None:
                 self._reconciler.on_gap()  # a reconnect: catch up on what the replay may not hold
             self._was_live = True
-            self._opened_at, self._opened_mono = time.time(), self._clock()
+            self._opened_at = time.time()
             if self.store.last_event_id() is not None:  # resuming: a replay is on its way
                 self.policy.begin_catch_up()
             self._set_liveness("open")
@@ -472,9 +467,6 @@ class Monitor:
             last_wall, last_mono = wall, mono
             failed = False
             try:
-                if (self.policy.catching_up and self._opened_mono is not None
-                        and self._clock() - self._opened_mono >= CATCH_UP_SECONDS):
-                    self._emit_notices(self.policy.end_catch_up())
                 self._emit_notices(self.policy.tick())
             except Exception:
                 log.exception("policy tick failed")
@@ -504,14 +496,12 @@ class Monitor:
         return self._runway_at + (RUNWAY_MIN_SECONDS if self._runway_stale else RUNWAY_SECONDS)
 
     def _until_next_tick(self) -> float:
-        """Seconds until the next timer (policy, catch-up end, runway), capped for sleep checks."""
+        """Seconds until the next timer (the policy's, catch-up end included; runway), capped for sleep checks."""
         try:
             due = [self.policy.next_deadline(), self._runway_due()]
         except Exception:
             log.exception("policy deadline failed")
             return FAILED_TICK_SECONDS
-        if self.policy.catching_up and self._opened_mono is not None:
-            due.append(self._opened_mono + CATCH_UP_SECONDS)
         soonest = min(d for d in due if d is not None)
         return min(max(soonest - self._clock(), MIN_TICK_SECONDS), IDLE_TICK_SECONDS)
 

@@ -129,15 +129,16 @@ class Policy:
         return self.connections.on_snapshot(snapshot)
 
     def tick(self) -> list[Notice | Withdraw]:
-        """Timers: the end of a pause, the offline threshold, burst flushes."""
+        """Timers: the end of a catch-up or a pause, the offline threshold, burst flushes."""
         t = self._ctx.clock()
-        return self.gate.expire_pause() + self.stream.check(t) + self.gate.tick(t)
+        return (self.gate.end_catch_up_if_due(t) + self.gate.expire_pause() + self.stream.check(t)
+                + self.gate.tick(t))
 
     def next_deadline(self) -> float | None:
         """When :meth:`tick` next has something to do (on ``clock``), or None.
 
         The monitor sleeps until then instead of ticking every second: a burst to
-        flush, the offline notice, the end of a pause.
+        flush, the offline notice, the end of a pause or a catch-up.
         """
         return min((d for d in (self.gate.next_deadline(), self.stream.next_deadline()) if d is not None),
                    default=None)

@@ -28,10 +28,12 @@ Pause
     :func:`in_one_hour` and :func:`next_morning`, which the tray menu calls too.
 
 Catch-up
-    Between :meth:`Gate.begin_catch_up` and :meth:`Gate.end_catch_up` (the monitor
-    brackets the replay after a restart or a gap) alerts are held as while paused, and
-    the end brings ONE notice about what is still unhealthy ("While Vendo Tray was away:
-    …"); what broke and healed meanwhile says nothing.
+    Between :meth:`Gate.begin_catch_up` (the monitor calls it when a stream resumes, with
+    the replay on its way) and its end, alerts are held as while paused, and the end brings
+    ONE notice about what is still unhealthy ("While Vendo Tray was away: …"); what broke
+    and healed meanwhile says nothing.  It ends at the first live event (the monitor calls
+    :meth:`Gate.end_catch_up`) or, when none comes, :data:`CATCH_UP_SECONDS` after it began
+    (``tick``): a replay arrives at once.
 
 Sound
     ``Notice.sound`` is True only for urgencies listed in ``PolicyPrefs.sounds``.
@@ -66,6 +68,8 @@ MAX_HELD = 1000
 #: Names a summary lists before "and N more".
 SUMMARY_NAMES = 4
 SUMMARY_SUBJECT = "summary"
+#: A catch-up with no live event to end it ends this long after it began (the replay comes at once).
+CATCH_UP_SECONDS = 3.0
 #: "Until tomorrow" ends at this local hour.
 MORNING_HOUR = 8
 
@@ -143,6 +147,7 @@ class Gate:
         self._paused_until: datetime | None = None
         self._missed = Held()
         self._catching_up = False
+        self._catch_up_until: float | None = None
         #: Every Notice emitted so far (for benchmarks and the self-test).
         self.popups = 0
 
@@ -202,6 +207,12 @@ class Gate:
         """Flush a burst that settled or was held too long."""
         return self._flush(t)
 
+    def end_catch_up_if_due(self, t: float) -> Out:
+        """End a catch-up that no live event ended within :data:`CATCH_UP_SECONDS`."""
+        if self._catch_up_until is not None and t >= self._catch_up_until:
+            return self.end_catch_up()
+        return []
+
     def next_deadline(self) -> float | None:
         """When :meth:`tick` or :meth:`expire_pause` next has work (on the clock), or None.
 
@@ -209,6 +220,8 @@ class Gate:
         whoever sleeps until this deadline also looks again now and then.
         """
         due: list[float] = []
+        if self._catch_up_until is not None:
+            due.append(self._catch_up_until)
         if self._burst is not None:
             due.append(min(self._burst.last_at + SETTLE, self._burst.since + MAX_HOLD))
         if self._paused_until is not None:
@@ -249,12 +262,14 @@ class Gate:
     def begin_catch_up(self) -> None:
         """Alerts now arriving are about what happened while we were away (see the module doc)."""
         self._catching_up = True
+        self._catch_up_until = self.ctx.clock() + CATCH_UP_SECONDS
 
     def end_catch_up(self) -> Out:
         """The replay is over: one notice about what is still unhealthy (unless paused)."""
         if not self._catching_up:
             return []
         self._catching_up = False
+        self._catch_up_until = None
         if self._paused_until is not None:
             return []  # the pause's summary will carry it
         return self._deliver_missed("While Vendo Tray was away")
