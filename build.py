@@ -33,6 +33,8 @@ RUNTIME_PACKAGES = [
 TEST_PACKAGES = RUNTIME_PACKAGES + [
     "xvfb", "xauth", "dbus", "dbus-x11", "trayer", "dunst", "libnotify-bin", "gnome-keyring",
     "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps", "desktop-file-utils",
+    # tests/test_package.py checks the built .deb as a distribution would.
+    "lintian", "appstream",
 ]
 
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Build the Linux bundle and .deb, install the .deb for real, run the INSTALLED
 # binary (self-test headless and under Xvfb with a tray host, then a 20-second
-# demo with a notification server), and remove the package again.
+# demo with a notification server), and remove the package again. Before installing,
+# the .deb is checked as a distribution would: lintian (no errors), appstreamcli
+# validate, desktop-file-validate, and tests/test_package.py on its contents.
 #
 # WHY: a PyInstaller bundle that misses a hidden import, a Qt plugin or package
 # metadata works in the venv and fails only where users run it. Nothing here
@@ -48,9 +50,9 @@ build_args=()
 
 VERSION=$("$PY" -c 'import sys; sys.path.insert(0, "app"); import vendo_tray; print(vendo_tray.__version__)')
 ARCH=$(dpkg --print-architecture)
-DEB=dist/vendo-tray_${VERSION}_${ARCH}.deb
+DEB=$(ls dist/vendo-tray_"${VERSION}"-*_"${ARCH}".deb 2>/dev/null | tail -n 1)
 TARBALL=dist/vendo-tray-${VERSION}-linux-$(uname -m).tar.gz
-[ -f "$DEB" ] || fail "no $DEB"
+[ -n "$DEB" ] && [ -f "$DEB" ] || fail "no dist/vendo-tray_${VERSION}-*_${ARCH}.deb"
 [ -f "$TARBALL" ] || fail "no $TARBALL"
 
 say "package contents"
@@ -63,6 +65,17 @@ done
 tar -tzf "$TARBALL" >"$WORK/tarball.txt"  # (not piped into grep -q: SIGPIPE + pipefail)
 grep -qx "vendo-tray-$VERSION/vendo-tray" "$WORK/tarball.txt" || fail "$TARBALL lacks vendo-tray-$VERSION/vendo-tray"
 
+say "lintian, appstreamcli validate, desktop-file-validate"
+for tool in lintian appstreamcli desktop-file-validate; do
+    command -v "$tool" >/dev/null || fail "$tool is not installed (python3 build.py system-deps)"
+done
+lintian --fail-on error "$DEB" || fail "lintian reports errors on $DEB"
+UNPACKED=$WORK/deb
+dpkg-deb -x "$DEB" "$UNPACKED"
+appstreamcli validate --no-net "$UNPACKED"/usr/share/metainfo/*.metainfo.xml || fail "invalid AppStream metainfo"
+desktop-file-validate "$UNPACKED"/usr/share/applications/*.desktop || fail "invalid .desktop entry"
+VENDO_REQUIRE_DEB=1 "$PY" -m pytest -q -p no:cacheprovider tests/test_package.py || fail "tests/test_package.py"
+
 say "dpkg -i $DEB"
 if $SUDO dpkg -s vendo-tray >/dev/null 2>&1; then
     fail "vendo-tray is already installed on this machine; refusing to replace it"
@@ -70,9 +83,8 @@ fi
 INSTALLED=1
 $SUDO dpkg -i "$DEB" || fail "dpkg -i failed (missing Depends?)"
 [ "$(readlink /usr/bin/vendo-tray)" = /opt/vendo-tray/vendo-tray ] || fail "/usr/bin/vendo-tray is not the link"
-if command -v desktop-file-validate >/dev/null; then
-    desktop-file-validate /usr/share/applications/run.vendo.VendoTray.desktop || fail "invalid .desktop entry"
-fi
+[ -f /usr/share/man/man1/vendo-tray.1.gz ] && man -w vendo-tray >/dev/null 2>&1 || [ ! -x /usr/bin/man ] \
+    || fail "man vendo-tray finds nothing"
 /usr/bin/vendo-tray --version | grep -qx "vendo-tray $VERSION" || fail "installed --version is not $VERSION"
 
 # A throw-away user: no real config, keyring, logs or single-instance lock are touched.

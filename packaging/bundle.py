@@ -10,8 +10,9 @@ Steps:
 2. Build the PyInstaller onedir app from packaging/vendo-tray.spec
    (-> build/pyinstaller/dist/vendo-tray, or "Vendo Tray.app" on macOS).
 3. Wrap it for this OS, into dist/, named with version and architecture:
-   - Linux:   vendo-tray-<ver>-linux-<arch>.tar.gz and vendo-tray_<ver>_<debarch>.deb
-              (/opt/vendo-tray, /usr/bin/vendo-tray link, .desktop entry, hicolor icons)
+   - Linux:   vendo-tray-<ver>-linux-<arch>.tar.gz and vendo-tray_<ver>-<rev>_<debarch>.deb
+              (packaging/deb.py: /opt/vendo-tray, /usr/bin link, desktop entry, metainfo,
+              icons, man page, copyright, changelog, lintian overrides)
    - macOS:   the .app ad-hoc signed (notifications need a signed app), a .zip and a .dmg
    - Windows: vendo-tray-<ver>-windows-<arch>.zip, and the Inno Setup installer when
               ISCC.exe is on PATH (else the command to run is printed)
@@ -42,6 +43,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "app"))
 
+import deb  # noqa: E402  (packaging/deb.py)
 import icons  # noqa: E402  (packaging/icons.py)
 import measure  # noqa: E402  (packaging/measure.py)
 from vendo_tray import APP_ID, APP_NAME, __version__, resources  # noqa: E402
@@ -174,33 +176,6 @@ def make_tarball(art: Artifacts, icon_set: icons.IconSet) -> Path:
     return out
 
 
-def _system_library_packages(onedir: Path) -> list[str]:
-    """Debian packages providing the libraries the bundle loads from the system (ldd + dpkg -S)."""
-    if not (shutil.which("ldd") and shutil.which("dpkg")):
-        return []
-    internal = str((onedir / "_internal").resolve())
-    env = dict(os.environ, LD_LIBRARY_PATH=internal)
-    libs: set[str] = set()
-    for path in onedir.rglob("*"):
-        if path.is_symlink() or not path.is_file() or not (".so" in path.name or path.name == ONEDIR_NAME):
-            continue
-        out = subprocess.run(["ldd", str(path)], capture_output=True, text=True, env=env).stdout
-        for line in out.splitlines():
-            target = line.partition("=>")[2].strip().split(" ")[0]
-            if target.startswith("/") and not target.startswith(internal):
-                libs.add(target)
-    packages: set[str] = set()
-    for lib in sorted(libs):
-        candidates = [lib, lib.replace("/usr/lib/", "/lib/", 1), lib.replace("/lib/", "/usr/lib/", 1)]
-        for candidate in candidates:
-            found = subprocess.run(["dpkg", "-S", candidate], capture_output=True, text=True)
-            if found.returncode == 0:
-                packages.add(found.stdout.split(":", 1)[0].strip())
-                break
-    packages.discard("libc6")  # pinned below with the version PySide6's wheels need
-    return ["libc6 (>= 2.34)"] + sorted(packages)
-
-
 def deb_arch() -> str:
     if shutil.which("dpkg"):
         return subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
@@ -209,54 +184,11 @@ def deb_arch() -> str:
 
 
 def make_deb(art: Artifacts, icon_set: icons.IconSet) -> Path:
-    """A .deb via dpkg-deb: /opt/vendo-tray, /usr/bin/vendo-tray, the desktop entry and icons."""
+    """The .deb (packaging/deb.py says what goes in and why)."""
     if not shutil.which("dpkg-deb"):
         raise BundleError("dpkg-deb is not installed (apt-get install dpkg); use --no-deb to skip")
-    root = BUILD / "deb" / "root"
-    if root.parent.exists():
-        shutil.rmtree(root.parent)
-    shutil.copytree(art.onedir, root / "opt" / "vendo-tray", symlinks=True)
-    (root / "usr" / "bin").mkdir(parents=True)
-    (root / "usr" / "bin" / "vendo-tray").symlink_to("/opt/vendo-tray/vendo-tray")
-    apps = root / "usr" / "share" / "applications"
-    apps.mkdir(parents=True)
-    shutil.copyfile(DESKTOP_FILE, apps / DESKTOP_FILE.name)
-    hicolor = root / "usr" / "share" / "icons" / "hicolor"
-    for size in HICOLOR_SIZES:
-        dest = hicolor / f"{size}x{size}" / "apps" / "vendo-tray.png"
-        dest.parent.mkdir(parents=True)
-        shutil.copyfile(icon_set.pngs[icons.APP_ICON][size], dest)
-    (hicolor / "scalable" / "apps").mkdir(parents=True)
-    shutil.copyfile(icon_set.svgs[icons.APP_ICON], hicolor / "scalable" / "apps" / "vendo-tray.svg")
-    for path in root.rglob("*"):  # dpkg wants sane modes whatever the umask was
-        if not path.is_symlink():
-            path.chmod(0o755 if path.is_dir() or os.access(path, os.X_OK) else 0o644)
-
-    arch = deb_arch()
-    depends = _system_library_packages(art.onedir)
-    control = root / "DEBIAN" / "control"
-    control.parent.mkdir()
-    control.write_text(
-        "Package: vendo-tray\n"
-        f"Version: {__version__}\n"
-        f"Architecture: {arch}\n"
-        "Maintainer: Vendo Tray contributors <vendo-tray@users.noreply.github.com>\n"
-        f"Installed-Size: {measure.tree_size(root) // 1024}\n"
-        + (f"Depends: {', '.join(depends)}\n" if depends else "")
-        + "Recommends: gnome-keyring | kwalletmanager | keepassxc\n"
-        "Section: net\n"
-        "Priority: optional\n"
-        "Homepage: https://vendo.run\n"
-        "Description: tray companion for apps on Vendo\n"
-        " Vendo Tray watches a Vendo app's events stream and raises native\n"
-        " notifications when a connection needs re-authorization, errors, or\n"
-        " the balance runs low. The API key is kept in the system keyring.\n",
-        encoding="utf-8")
-    out = DIST / f"vendo-tray_{__version__}_{arch}.deb"
-    # zstd: 2 s instead of xz's 45 s on two cores, for ~10 MB more. Every dpkg that can run
-    # this bundle reads it (PySide6 needs glibc >= 2.34: Debian 12+, Ubuntu 22.04+).
-    run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z9", "--build", root, out])
-    return out
+    pngs = {size: icon_set.pngs[icons.APP_ICON][size] for size in HICOLOR_SIZES}
+    return deb.make_deb(art.onedir, pngs, icon_set.svgs[icons.APP_ICON], BUILD, DIST, deb_arch(), measure.tree_size)
 
 
 def wrap_macos(art: Artifacts) -> None:

@@ -25,14 +25,16 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QImage
 
 import desktop
 from conftest import TEST_KEY
 from notify_server import NotifyMonitor
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Action, ActionKind, Notice, Urgency
+from vendo_tray.resources import APP_ICON
 from vendo_tray.simulator.scenarios import NOTION_ERROR
+from vendo_tray.ui.icons import render_pixmap
 from vendo_tray.ui.notifier import Notifier
 
 pytestmark = pytest.mark.desktop
@@ -403,6 +405,20 @@ def test_live_needs_reauth_is_one_popup_whose_button_opens_the_link_and_healing_
     sim.set_connection_status("notion", "connected")          # healthy again → withdrawn
     wait(lambda: error_call.id in monitor.close_calls, "notion's popup withdrawn", app=app)
     assert sorted(popups(monitor)) == sorted({reauth_call.id, error_call.id})
+
+
+def test_the_apps_notifications_show_its_own_icon(simulator, start_app, monitor, qapp) -> None:
+    """Not the server's generic bell: app_icon names a PNG of the app's icon the server can read."""
+    sim = simulator
+    app = start_app(base_url=sim.base_url)
+    live(sim, app, monitor)
+    sim.set_connection_status("slack", "needs_reauth")
+    wait(lambda: monitor.answered(), "a popup", app=app)
+    icon = monitor.answered()[0].app_icon
+    assert icon.startswith("file://"), icon
+    image = QImage(QUrl(icon).toLocalFile())
+    expected = render_pixmap(APP_ICON, image.width() or 64).toImage()
+    assert not image.isNull() and image.convertToFormat(expected.format()) == expected
 
 
 def test_live_connection_error_is_completed_in_place_with_the_connections_error_message(
