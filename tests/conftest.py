@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import importlib.util
 import os
 import shutil
+import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +24,16 @@ import desktop
 
 _session: dict[str, object] = {}
 TEST_KEY = "vendo_sk_test_0123456789abcdef"
+PACKAGING = Path(__file__).resolve().parent.parent / "packaging"
+
+
+def packaging_module(name: str) -> types.ModuleType:
+    """packaging/<name>.py, imported as ``packaging_<name>`` (packaging/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -6,13 +6,13 @@ by Qt's own ICO/ICNS image readers (independent of the writer under test).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import struct
-import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import packaging_module
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -20,15 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REAL_ICONS = ROOT / "resources" / "icons"
 
 
-def _load_icons_module():
-    spec = importlib.util.spec_from_file_location("packaging_icons", ROOT / "packaging" / "icons.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-icons = _load_icons_module()
+icons = packaging_module("icons")
 
 # A drawing with a non-square viewBox, text and a gradient: the parts most likely to
 # trip a renderer. Written here as test input, not as the product's icon.

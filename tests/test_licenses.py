@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import pytest
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox, QWidget
 
+from conftest import packaging_module
 from vendo_tray import APP_NAME, __version__
 from vendo_tray.core import licenses
 from vendo_tray.ui.app import TrayApp
@@ -18,15 +17,7 @@ from vendo_tray.ui.licenses_dialog import FROM_SOURCE_TEXT, LicensesDialog
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _packaging_notices():
-    spec = importlib.util.spec_from_file_location("packaging_notices", ROOT / "packaging" / "notices.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-notices = _packaging_notices()
+notices = packaging_module("notices")
 
 
 @pytest.fixture(scope="module")
