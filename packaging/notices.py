@@ -211,8 +211,10 @@ def collect(pure: list, binaries: list, datas: list, *, linux: bool) -> list[dic
 
 
 def as_text(components: list[dict[str, object]]) -> str:
+    """For people: the list, then each part with its text (a text shared by several printed once)."""
     parts = ["Vendo Tray includes the following third-party software.\n"]
     parts += [f"  {c['name']} {c['version']}: {c['license']}" for c in components]
+    first_with: dict[str, str] = {}
     for c in components:
         rule = "=" * 78
         parts.append(f"\n{rule}\n{c['name']} {c['version']} ({c['license']})\n{c['url']}\n{rule}\n")
@@ -220,7 +222,8 @@ def as_text(components: list[dict[str, object]]) -> str:
             parts.append("Files: " + ", ".join(c["files"]) + "\n")
         if c["notice"]:
             parts.append(f"{c['notice']}\n")
-        parts.append(str(c["text"]))
+        same = first_with.setdefault(str(c["text"]), str(c["name"]))
+        parts.append(str(c["text"]) if same == c["name"] else f"(The same license text as {same}, above.)")
     return "\n".join(parts) + "\n"
 
 
