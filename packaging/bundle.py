@@ -222,7 +222,7 @@ def wrap_windows(art: Artifacts, icon_set: icons.IconSet) -> None:
             zf.write(path, Path("vendo-tray") / path.relative_to(art.onedir))
     art.archives.append(out)
     iscc = shutil.which("iscc") or shutil.which("ISCC")
-    command = [iscc or "iscc", f"/DAppVersion={__version__}", f"/DArch={machine()}",
+    command = [iscc or "iscc", f"/DAppVersion={__version__}", f"/DAppUserModelId={APP_ID}", f"/DArch={machine()}",
                f"/DSourceDir={art.onedir}", f"/DIconFile={icon_set.ico}", f"/DOutputDir={DIST}",
                HERE / "windows" / "vendo-tray.iss"]
     if iscc:

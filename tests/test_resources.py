@@ -9,12 +9,13 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import xml.etree.ElementTree as ET
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from vendo_tray import APP_ID, resources
+from vendo_tray import APP_ID, __version__, resources
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = ("import sys; sys.path.insert(0, sys.argv[1]); import vendo_tray.resources as r; "
@@ -65,3 +66,22 @@ def test_the_wheel_carries_resources_where_importlib_finds_them(tmp_path: Path) 
     assert found == [str(site / "vendo_tray" / "resources" / "icons" / "vendo-tray.svg"),
                      str(site / "vendo_tray" / "resources" / resources.DESKTOP_FILE)]
     assert all(Path(p).is_file() for p in found)
+
+
+@pytest.mark.skipif(shutil.which("appstreamcli") is None, reason="appstream not installed")
+def test_metainfo_validates_and_carries_the_app_id_and_this_version() -> None:
+    metainfo = resources.path(resources.METAINFO_FILE)
+    done = subprocess.run(["appstreamcli", "validate", "--no-net", str(metainfo)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    root = ET.parse(metainfo).getroot()
+    assert root.findtext("id") == APP_ID and root.findtext("launchable") == resources.DESKTOP_FILE
+    assert root.find("releases/release").get("version") == __version__  # the newest release is this one
+
+
+def test_the_app_id_is_written_once_for_macos_and_windows() -> None:
+    """The bundle id and the AppUserModelID come from APP_ID at build time, never a second literal."""
+    for path in ("packaging/macos/Info.plist", "packaging/windows/vendo-tray.iss"):
+        code = [line for line in (ROOT / path).read_text().splitlines() if not line.startswith(";")]  # not comments
+        assert not [line for line in code if APP_ID in line], f"{path} repeats {APP_ID}"
+    assert "CFBundleIdentifier=APP_ID" in (ROOT / "packaging" / "vendo-tray.spec").read_text()
+    assert 'f"/DAppUserModelId={APP_ID}"' in (ROOT / "packaging" / "bundle.py").read_text()

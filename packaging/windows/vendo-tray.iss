@@ -1,7 +1,7 @@
 ; Inno Setup 6 script for Vendo Tray (Windows installer).
 ;
 ; Built by packaging/bundle.py on Windows when ISCC.exe is on PATH, or by hand:
-;   iscc /DAppVersion=0.1.0 /DArch=x64 /DSourceDir=%CD%\build\pyinstaller\dist\vendo-tray /DIconFile=%CD%\build\icons\vendo-tray.ico /DOutputDir=%CD%\dist packaging\windows\vendo-tray.iss
+;   iscc /DAppVersion=0.1.0 /DAppUserModelId=run.vendo.VendoTray /DArch=x64 /DSourceDir=%CD%\build\pyinstaller\dist\vendo-tray /DIconFile=%CD%\build\icons\vendo-tray.ico /DOutputDir=%CD%\dist packaging\windows\vendo-tray.iss
 ; SourceDir is PyInstaller's onedir output (vendo-tray.exe, vendo-tray-cli.exe, _internal\);
 ; IconFile is rendered by packaging/icons.py. Paths are relative to this script's folder
 ; unless absolute (bundle.py passes absolute ones).
@@ -27,8 +27,12 @@
   #define Arch "x64"
 #endif
 
+#ifndef AppUserModelId
+  #error Pass /DAppUserModelId=<vendo_tray.APP_ID> (bundle.py does)
+#endif
+
 #define AppName "Vendo Tray"
-#define AppId "run.vendo.VendoTray"
+#define AppId AppUserModelId
 
 [Setup]
 AppId={{9B3C1E52-6F0A-4C3E-9E7B-2D6A1F0C7A41}
