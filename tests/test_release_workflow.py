@@ -35,7 +35,7 @@ def test_the_checker_refuses_a_broken_workflow(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("text", [
     "ubuntu-", "macos-", "windows-",  # the matrix
-    "python3 build.py test", "python3 build.py bundle", "package-check.sh",
+    "build.py system-deps", "build.py test", "build.py bundle", "package-check.sh",
     "dist/*.deb", "dist/*.tar.gz", "dist/*.dmg", "dist/*.zip", "dist/*-setup.exe", "actions/upload-artifact",
 ])
 def test_every_platform_is_tested_bundled_and_uploaded(text: str) -> None:
