@@ -178,11 +178,16 @@ def manpage() -> str:
     return done.stdout
 
 
+#: Trove-classifier names pip-licenses reports, as the SPDX short names DEP-5 uses.
+CLASSIFIER_NAMES = {"MIT License": "MIT", "Apache Software License": "Apache-2.0",
+                    "Mozilla Public License 2.0 (MPL 2.0)": "MPL-2.0", "BSD License": "BSD"}
+
+
 def _dep5_name(expression: str) -> str:
     """An SPDX-ish expression as DEP-5 wants it: short names without spaces, lower-case or/and."""
     parts = re.split(r"\s+(OR|AND|or|and)\s+", expression.strip())
-    names = [p.lower() if p.lower() in ("or", "and") else re.sub(r"[^A-Za-z0-9.+]+", "-", p).strip("-")
-             for p in parts]
+    names = [p.lower() if p.lower() in ("or", "and")
+             else re.sub(r"[^A-Za-z0-9.+]+", "-", CLASSIFIER_NAMES.get(p, p)).strip("-") for p in parts]
     return " ".join(names)
 
 
@@ -209,7 +214,7 @@ def copyright_file(opt: Path, raw: dict) -> str:
         files = [f"{OPT}/_internal/{pattern}" for pattern in _on_disk(opt, part)]
         line = f"{part['name']} {part['version']} ({name})"
         if files:
-            notice = f"\nComment: {part['notice']}" if part["notice"] else ""
+            notice = f"\n {part['notice']}" if part["notice"] else ""
             stanzas.append(f"Files: {' '.join(files)}\nCopyright: the {part['name']} authors\n"
                            f"License: {name}\nComment: {line}{notice}\n")
         else:

@@ -80,6 +80,9 @@ def test_copyright_is_machine_readable_and_names_every_bundled_part(tree: Path) 
     missing = [name for name in names if f"{name} " not in text]
     assert not missing, f"not in the copyright file: {missing}"
     assert "License: MIT" in text and "/usr/share/common-licenses/LGPL-3" in text
+    for paragraph in text.split("\n\n"):  # DEP-5 paragraphs: each field at most once
+        fields = [line.split(":", 1)[0] for line in paragraph.splitlines() if line and not line[0].isspace()]
+        assert len(fields) == len(set(fields)), paragraph
 
 
 def test_the_deb_ships_no_copy_of_a_debian_packaged_library(tree: Path) -> None:
