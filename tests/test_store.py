@@ -257,6 +257,19 @@ def test_a_damaged_table_page_keeps_every_readable_row_and_the_resume_id(db: Pat
     assert lost == list(range(lost[0], lost[-1] + 1))               # one contiguous stretch
     assert "copied into a fresh file" in caplog.text
 
+
+def test_a_reader_of_a_damaged_history_sees_every_readable_row_and_changes_nothing(db: Path) -> None:
+    # `vendo-tray events --since` while the app is not running: it must not repair, only read.
+    events = three_hundred_events(db)
+    wreck_page(db, "events", "leaf")
+    before = db.read_bytes()
+    with Store.open(db, read_only=True) as reader:
+        shown = reader.recent(NOW - timedelta(hours=1))
+        assert 200 < len(shown) < 300 and reader.last_event_id() == "evt 300 ✓"
+        assert reader.problem and "damaged" in reader.problem and str(len(shown)) in reader.problem
+    assert {e.key for e in shown} <= {e.key for e in events}
+    assert db.read_bytes() == before and not list(db.parent.glob("*.corrupt-*"))
+
 def test_foreign_sqlite_file_is_not_written_into(db: Path) -> None:
     db.parent.mkdir(parents=True)
     other = sqlite3.connect(db)

@@ -225,6 +225,8 @@ class Store:
             store = cls._open_file(path, read_only=read_only, busy_timeout=busy_timeout, **kwargs)
         except (sqlite3.Error, OSError) as exc:
             if read_only:
+                if isinstance(exc, _Damaged) and (salvaged := cls._open_salvaged(path, **kwargs)) is not None:
+                    return salvaged
                 log.warning("event history %s could not be read (%s); showing none", path, exc)
                 store = cls._open_memory(**kwargs)
                 store.path, store.read_only = path, True
@@ -274,6 +276,25 @@ class Store:
         _create_schema(conn)
         return cls(conn, path=None, read_only=False, retention_days=retention_days,
                    max_events=max_events)
+
+    @classmethod
+    def _open_salvaged(cls, path: Path, *, retention_days: float, max_events: int) -> Store | None:
+        """A damaged history for a reader that must not repair it: what can be read, in memory."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            source = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+            try:
+                copied = _salvage(source, memory)
+            finally:
+                source.close()
+        except sqlite3.Error:
+            memory.close()
+            return None
+        log.warning("event history %s is damaged; showing the %d events that could be read", path, copied)
+        store = cls(memory, path=path, read_only=True, retention_days=retention_days, max_events=max_events)
+        store.problem = (f"the history is damaged; showing the {copied} events that could be read "
+                         "(Vendo Tray repairs it when it starts)")
+        return store
 
     @classmethod
     def _open_snapshot(cls, path: Path, exc: BaseException, *, retention_days: float,
@@ -741,31 +762,31 @@ def _rebuild(damaged: Path, work: Path) -> str:
     finally:
         conn.close()
     _remove_db(work)
-    copied = _salvage(damaged, work)
-    return f"{copied} readable events were copied into a fresh file"
-
-
-def _salvage(damaged: Path, work: Path) -> int:
-    """Copy every readable event and the meta rows (the resume id) into a fresh ``work``."""
     src = sqlite3.connect(damaged, isolation_level=None)
     dst = sqlite3.connect(work, isolation_level=None)
     try:
-        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # not a database at all: raises
-        _create_schema(dst)
-        dst.execute("BEGIN IMMEDIATE")
-        copied = 0
-        for row in _readable_rows(src):
-            copied += dst.execute(_INSERT_WITH_ID, row).rowcount
-        meta = _readable_meta(src)
-        if not copied and not meta:
-            raise sqlite3.DatabaseError("nothing in it could be read")
-        for name, value in meta:
-            dst.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value))
-        dst.execute("COMMIT")
-        return copied
+        copied = _salvage(src, dst)
     finally:
         src.close()
         dst.close()
+    return f"{copied} readable events were copied into a fresh file"
+
+
+def _salvage(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
+    """Copy every readable event and the meta rows (the resume id) from a damaged ``src`` into an empty ``dst``."""
+    src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # not a database at all: raises
+    _create_schema(dst)
+    dst.execute("BEGIN IMMEDIATE")
+    copied = 0
+    for row in _readable_rows(src):
+        copied += dst.execute(_INSERT_WITH_ID, row).rowcount
+    meta = _readable_meta(src)
+    if not copied and not meta:
+        raise sqlite3.DatabaseError("nothing in it could be read")
+    for name, value in meta:
+        dst.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value))
+    dst.execute("COMMIT")
+    return copied
 
 
 def _readable_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
