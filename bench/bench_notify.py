@@ -297,11 +297,12 @@ def main() -> int:
     try:
         with NotificationServer(bus.address) as server, tempfile.TemporaryDirectory() as tmp:
             if args.loop == "qasync":
-                import qasync
                 from PySide6.QtWidgets import QApplication
 
+                from vendo_tray.ui.qloop import QEventLoop
+
                 app = QApplication.instance() or QApplication(sys.argv[:1])
-                loop = qasync.QEventLoop(app)
+                loop = QEventLoop(app)  # the app's qasync loop
             else:
                 loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)

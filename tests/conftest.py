@@ -174,9 +174,9 @@ def loop(qapp) -> Iterator[asyncio.AbstractEventLoop]:
     be collected now, while Qt can still drop them cleanly; left for a later
     test's processEvents they crash it (seen as a segfault many tests later).
     """
-    import qasync
+    from vendo_tray.ui.qloop import QEventLoop
 
-    lp = qasync.QEventLoop(qapp)
+    lp = QEventLoop(qapp)
     asyncio.set_event_loop(lp)
     try:
         yield lp

@@ -454,7 +454,7 @@ def no_display_reason() -> str | None:
 
 def run_app(demo: bool, log_level: str) -> int:
     """``vendo-tray [--demo]``: the tray app until Quit; returns the exit code."""
-    import qasync
+    from vendo_tray.ui.qloop import QEventLoop
 
     reason = no_display_reason()
     if reason is not None:
@@ -479,7 +479,7 @@ def run_app(demo: bool, log_level: str) -> int:
     if not guard.acquire():
         return 0
 
-    loop = qasync.QEventLoop(app)
+    loop = QEventLoop(app)
     asyncio.set_event_loop(loop)
     shell = TrayApp(app, demo=demo, log_path=log_path, keystore=keystore)
     guard.show_requested.connect(shell.show_window)

@@ -1,0 +1,100 @@
+"""The qasync event loop, without the wake-ups of timers nobody waits for any more.
+
+qasync runs every ``call_later`` (``asyncio.sleep``, ``wait_for``, ``asyncio.timeout``,
+httpx's timeouts) on a Qt timer and, when the handle is cancelled, leaves that timer
+running: it fires at its original deadline, finds the handle cancelled and only then is
+killed (qasync issue #35).  The stream's heartbeat watchdog arms a 60 s timeout on every
+read and cancels it when the bytes arrive; every REST call arms and cancels a few more.
+Each of them still woke the idle app once, long after it stopped mattering.  Here a
+cancelled handle kills its Qt timer at once, and closing the loop kills them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Any
+
+import qasync
+from PySide6.QtCore import QObject, QTimerEvent
+
+
+class _TimerHandle(asyncio.Handle):
+    """A ``call_later`` handle that takes its Qt timer down when cancelled."""
+
+    __slots__ = ("_timers", "timer_id")
+
+    def __init__(self, timers: _Timers, callback: Callable[..., object], args: tuple[Any, ...],
+                 loop: asyncio.AbstractEventLoop, context: contextvars.Context | None) -> None:
+        super().__init__(callback, args, loop, context=context)
+        self._timers = timers
+        self.timer_id = 0
+
+    def cancel(self) -> None:
+        if not self.cancelled():
+            self._timers.kill(self)
+        super().cancel()
+
+
+class _Timers(QObject):
+    """One Qt timer per pending handle (qasync's ``_SimpleTimer``, plus :meth:`kill`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._handles: dict[int, asyncio.Handle] = {}
+
+    def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
+        timer_id = self.startTimer(int(max(0.0, delay) * 1000))  # qasync's rounding
+        self._handles[timer_id] = handle
+        if isinstance(handle, _TimerHandle):
+            handle.timer_id = timer_id
+        return handle
+
+    def kill(self, handle: _TimerHandle) -> None:
+        """Stop ``handle``'s timer, if it is still its own (Qt reuses the ids of fired timers)."""
+        if self._handles.get(handle.timer_id) is handle:
+            del self._handles[handle.timer_id]
+            self.killTimer(handle.timer_id)
+
+    def timerEvent(self, event: QTimerEvent) -> None:  # noqa: N802 - Qt override
+        timer_id = event.timerId()
+        self.killTimer(timer_id)
+        handle = self._handles.pop(timer_id, None)
+        if handle is not None and not handle.cancelled():
+            handle._run()
+
+    def stop(self) -> None:
+        """The loop closed: nothing it scheduled may run (or wake us) any more."""
+        for timer_id in self._handles:
+            self.killTimer(timer_id)
+        self._handles.clear()
+
+    def set_debug(self, enabled: bool) -> None:
+        """qasync's per-timer debug log is not kept; asyncio's own debug mode still works."""
+
+    @property
+    def pending(self) -> int:
+        """Qt timers still running (for tests)."""
+        return len(self._handles)
+
+
+class QEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
+    """qasync's loop whose cancelled timers stop at once instead of firing for nothing."""
+
+    def __init__(self, app: Any = None) -> None:
+        super().__init__(app)
+        self._timer = _Timers()
+
+    def call_later(self, delay: float, callback: Callable[..., object], *args: Any,
+                   context: contextvars.Context | None = None) -> asyncio.Handle:
+        if asyncio.iscoroutinefunction(callback):
+            raise TypeError("coroutines cannot be used with call_later")
+        if not callable(callback):
+            raise TypeError(f"callback must be callable: {type(callback).__name__}")
+        return self._timer.add_callback(_TimerHandle(self._timer, callback, args, self, context), delay)
+
+    @property
+    def pending_timers(self) -> int:
+        """Qt timers this loop has running: what can still wake the app (for tests)."""
+        return self._timer.pending
