@@ -281,7 +281,7 @@ def test_max_failures_exits_1_with_one_message(simulator: Simulator, api_key: st
     assert code == headless.EXIT_STREAM
     err_lines = [line for line in err.splitlines() if line.strip()]
     assert len(err_lines) == 1 and "gave up after 3 failed attempts" in err_lines[0]
-    assert "503" in err_lines[0]
+    assert err_lines[0].endswith("(HTTP 503)"), "the wording the tray shows too (client.events.give_up_text)"
     if json_lines:
         record = json.loads(out)
         assert record["kind"] == "stream.error" and record["data"]["attempts"] == 3

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import Kind, VendoEvent
 from vendo_tray.core.monitor import Monitor
 from vendo_tray.core.notices import ActionKind, Notice, Withdraw
@@ -129,7 +130,9 @@ async def test_after_the_client_gives_up_it_goes_offline_and_recovers_on_its_own
         simulator.drop_streams()
         await until(lambda: monitor.state.phase is Phase.OFFLINE, what="offline")
         assert monitor.state.retry_in is not None
-        assert any(e.kind is Kind.STREAM_ERROR for e in rec.events), "the give-up is recorded in history"
+        gave_up = [e for e in rec.events if e.kind is Kind.STREAM_ERROR]
+        assert gave_up, "the give-up is recorded in history"
+        assert monitor.state.detail == give_up_text(gave_up[-1].data), "the one stream-error wording"
         await until(live(monitor), timeout=15, what="live again on the slower schedule")
 
 

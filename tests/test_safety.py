@@ -59,3 +59,13 @@ def test_plain_drops_controls_and_bidi_collapses_space_and_caps() -> None:
     assert plain("x" * 10, 5) == "xxxx…"
     assert plain("one\n\ntwo  three\n", 100, keep_newlines=True) == "one\n\ntwo three"
     assert plain(None, 10) == ""
+
+
+def test_the_transport_the_client_sub_apis_share_never_shows_the_key() -> None:
+    from vendo_tray.client import AsyncVendo
+    from vendo_tray.client._http import Transport
+
+    client = AsyncVendo(api_key=KEY, base_url="https://vendo.run")
+    shared = client.events._transport
+    assert isinstance(shared, Transport) and shared is client.billing._transport is client.connections._transport
+    assert KEY not in repr(shared) and mask(KEY) in repr(shared)

@@ -43,6 +43,7 @@ from vendo_tray.client import (
     VendoError,
     VendoOnlyFeature,
 )
+from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import RecentKeys, VendoEvent, normalize
 from vendo_tray.core.monitor import OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX
 
@@ -156,7 +157,7 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
                     break
                 printer.live(event)
         resume = stream.last_event_id
-        message = _stream_error_text(final.data if final is not None else None)
+        message = "the events stream stopped: " + give_up_text(final.data if final is not None else None)
         if max_failures is not None:
             if printer.json_lines and final is not None:
                 printer.live(final)   # scripts see it too; humans get the message below
@@ -262,11 +263,6 @@ def _clock(when: datetime) -> str:
     if local.date() == datetime.now().astimezone().date():
         return local.strftime("%H:%M:%S")
     return local.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _stream_error_text(data: Any) -> str:
-    message = data.get("message") if isinstance(data, dict) else None
-    return f"the events stream stopped: {message or 'gave up reconnecting'}"
 
 
 class _StatusNotes:

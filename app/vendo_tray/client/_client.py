@@ -9,7 +9,7 @@ from types import TracebackType
 
 import httpx
 
-from vendo_tray.client._http import resolve_api_key, resolve_base_url
+from vendo_tray.client._http import Transport, resolve_api_key, resolve_base_url
 from vendo_tray.client.events import EventsAPI
 from vendo_tray.client.rest import BillingAPI, ConnectionsAPI
 
@@ -39,17 +39,16 @@ class AsyncVendo:
     ) -> None:
         self._key = resolve_api_key(api_key)
         self.base_url = resolve_base_url(base_url)
-        self._timeout = httpx.Timeout(timeout)
-        self._connect_timeout = timeout
-        self._max_retries = max(0, max_retries)
-        self._retry_backoff = retry_backoff
-        self._sleep = sleep or asyncio.sleep
         # The key goes into each request's headers, not the client's defaults,
         # so it sits in exactly one code path (client._http.request_headers).
         self._http = httpx.AsyncClient(transport=transport, follow_redirects=False)
-        self.events = EventsAPI(self)
-        self.connections = ConnectionsAPI(self)
-        self.billing = BillingAPI(self)
+        shared = Transport(key=self._key, base_url=self.base_url, http=self._http,
+                           timeout=httpx.Timeout(timeout), connect_timeout=timeout,
+                           max_retries=max(0, max_retries), retry_backoff=retry_backoff,
+                           sleep=sleep or asyncio.sleep)
+        self.events = EventsAPI(shared)
+        self.connections = ConnectionsAPI(shared)
+        self.billing = BillingAPI(shared)
 
     @property
     def has_key(self) -> bool:

@@ -13,6 +13,8 @@ import os
 import platform
 import re
 import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -226,3 +228,19 @@ def _clean_url(value: Any) -> str | None:
     if not isinstance(value, str) or len(value) > 2048 or not value.isprintable() or " " in value:
         return None
     return value if urlsplit(value).scheme in ("http", "https") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """What AsyncVendo hands its sub-APIs (events, connections, billing): the key, the base
+    URL, the one connection pool and the retry settings, so none reads another object's
+    private fields.  Its repr is safe to log: :class:`ApiKey` masks itself."""
+
+    key: ApiKey | None
+    base_url: str
+    http: httpx.AsyncClient
+    timeout: httpx.Timeout
+    connect_timeout: float
+    max_retries: int
+    retry_backoff: float
+    sleep: Callable[[float], Awaitable[object]]

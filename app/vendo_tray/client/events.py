@@ -39,22 +39,29 @@ import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
-from vendo_tray.client._http import error_from_response, read_capped, request_headers, resume_header
+from vendo_tray.client._http import Transport, error_from_response, read_capped, request_headers, resume_header
 from vendo_tray.client._models import Event, StreamPhase, StreamStatus
 from vendo_tray.client.errors import AuthError, RateLimited, VendoOnlyFeature
 from vendo_tray.client.sse import DEFAULT_MAX_SIZE, SSEDecoder
-
-if TYPE_CHECKING:
-    from vendo_tray.client._client import AsyncVendo
 
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/api/deployments/me/events"
 STREAM_ERROR = "stream.error"
+
+
+def give_up_text(data: Any) -> str:
+    """Why the stream gave up, from its ``stream.error`` event's data: the one wording the
+    tray's status (``core.monitor``) and ``vendo-tray events`` (``headless``) both show."""
+    if not isinstance(data, dict):
+        return "gave up reconnecting"
+    message = str(data.get("message") or "gave up reconnecting")
+    status = data.get("status")
+    return f"{message} (HTTP {status})" if status else message
 #: A 429's Retry-After is honoured up to this; a bogus far-future date must not park the stream for days.
 MAX_RETRY_AFTER = 3600.0
 
@@ -92,8 +99,8 @@ class ReconnectPolicy:
 class EventsAPI:
     """``client.events``."""
 
-    def __init__(self, client: AsyncVendo) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
 
     def subscribe(
         self,
@@ -122,12 +129,12 @@ class EventsAPI:
 
         Raises :class:`VendoOnlyFeature` right here when no API key is set.
         """
-        if self._client._key is None:
+        if self._transport.key is None:
             raise VendoOnlyFeature("events.subscribe() needs Vendo mode: set VENDO_API_KEY (or pass api_key)")
         policy = ReconnectPolicy(max_failures=max_failures, max_backoff=max_backoff,
                                  backoff_base=backoff_base, min_interval=min_interval,
                                  stable_after=stable_after)
-        return EventStream(self._client, policy=policy, last_event_id=last_event_id,
+        return EventStream(self._transport, policy=policy, last_event_id=last_event_id,
                            heartbeat_timeout=heartbeat_timeout, on_status=on_status,
                            max_event_size=max_event_size, sleep=sleep or asyncio.sleep,
                            clock=clock or time.monotonic)
@@ -143,10 +150,10 @@ class EventStream:
     consumer that persists it after handling each event can never skip one.
     """
 
-    def __init__(self, client: AsyncVendo, *, policy: ReconnectPolicy, last_event_id: str | None,
+    def __init__(self, transport: Transport, *, policy: ReconnectPolicy, last_event_id: str | None,
                  heartbeat_timeout: float | None, on_status: Callable[[StreamStatus], None] | None,
                  max_event_size: int, sleep: Sleep, clock: Clock) -> None:
-        self._client = client
+        self._transport = transport
         self.policy = policy
         # The resume id comes back from disk too: anything but text is no resume point.
         self.last_event_id: str | None = last_event_id if isinstance(last_event_id, str) and last_event_id else None
@@ -232,8 +239,8 @@ class EventStream:
 
     async def _connect_once(self, attempt: _Attempt, failures: int) -> AsyncGenerator[Event, None]:
         """One HTTP request: yields its events and records in ``attempt`` how it ended."""
-        client = self._client
-        key = client._key
+        client = self._transport
+        key = client.key
         assert key is not None  # subscribe() checked
         # Bytes, as httpx would make them (ASCII), because the resume id is UTF-8.
         headers = {name.encode("ascii"): value.encode("ascii") for name, value in
@@ -249,9 +256,9 @@ class EventStream:
                 self._told_unsendable = True
         # The read timeout covers the wait for the response headers; during the
         # body the heartbeat watchdog below takes over.
-        timeout = httpx.Timeout(client._connect_timeout, read=self._heartbeat)
+        timeout = httpx.Timeout(client.connect_timeout, read=self._heartbeat)
         try:
-            async with client._http.stream("GET", client.base_url + EVENTS_PATH, headers=headers,
+            async with client.http.stream("GET", client.base_url + EVENTS_PATH, headers=headers,
                                            timeout=timeout) as response:
                 attempt.http_status = response.status_code
                 if response.status_code != 200:
@@ -274,7 +281,7 @@ class EventStream:
         """A non-200 answer: raise what cannot be retried, record the rest."""
         body = await read_capped(response)
         error = error_from_response(response.status_code, response.headers, body,
-                                    key=self._client._key, reason=response.reason_phrase)
+                                    key=self._transport.key, reason=response.reason_phrase)
         status = response.status_code
         # Raised errors are the caller's to report; logging them here too would say it twice.
         if isinstance(error, AuthError):

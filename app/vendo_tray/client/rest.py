@@ -15,17 +15,14 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from vendo_tray.client._http import error_from_response, parse_retry_after, read_capped, request_headers
+from vendo_tray.client._http import Transport, error_from_response, parse_retry_after, read_capped, request_headers
 from vendo_tray.client._models import Balance, Connection, SpendCaps
 from vendo_tray.client.errors import APIConnectionError, VendoError, VendoOnlyFeature
-
-if TYPE_CHECKING:
-    from vendo_tray.client._client import AsyncVendo
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +36,33 @@ MAX_TEXT = 500
 MAX_URL = 2048
 
 
-async def get_json(client: AsyncVendo, path: str) -> Any:
+async def get_json(transport: Transport, path: str) -> Any:
     """GET ``path`` as JSON with the shared headers; typed errors; 50x retried."""
-    key = client._key
+    key = transport.key
     if key is None:
         raise VendoOnlyFeature(f"{path} needs Vendo mode: set VENDO_API_KEY (or pass api_key)")
-    url = client.base_url + path
+    url = transport.base_url + path
     host = urlsplit(url).netloc
     headers = request_headers(key, "application/json")
     attempt = 0
     while True:
         try:
-            async with client._http.stream("GET", url, headers=headers, timeout=client._timeout) as response:
+            async with transport.http.stream("GET", url, headers=headers, timeout=transport.timeout) as response:
                 body = await read_capped(response, MAX_BODY + 1)
         except httpx.TimeoutException:
             raise APIConnectionError(f"timed out talking to {host} ({path})") from None
         except httpx.TransportError as exc:
             raise APIConnectionError(f"cannot reach {host}: {type(exc).__name__}: {exc}") from None
         status = response.status_code
-        if status in RETRY_STATUSES and attempt < client._max_retries:
+        if status in RETRY_STATUSES and attempt < transport.max_retries:
             delay = parse_retry_after(response.headers.get("retry-after"))
             if delay is None:
-                delay = client._retry_backoff * 2**attempt
+                delay = transport.retry_backoff * 2**attempt
             delay = min(delay, MAX_RETRY_WAIT)
             attempt += 1
             log.info("%s answered HTTP %d; retry %d/%d in %.1f s",
-                     path, status, attempt, client._max_retries, delay)
-            await client._sleep(delay)
+                     path, status, attempt, transport.max_retries, delay)
+            await transport.sleep(delay)
             continue
         if not response.is_success:
             raise error_from_response(status, response.headers, body, key=key,
@@ -81,13 +78,13 @@ async def get_json(client: AsyncVendo, path: str) -> Any:
 class ConnectionsAPI:
     """``client.connections``: the app's integrations and their status."""
 
-    def __init__(self, client: AsyncVendo) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
 
     async def list(self) -> builtins.list[Connection]:
         """``GET /api/deployments/me/connections``."""
         path = "/api/deployments/me/connections"
-        payload = await get_json(self._client, path)
+        payload = await get_json(self._transport, path)
         items = payload.get("connections") if isinstance(payload, dict) else payload
         if not isinstance(items, builtins.list):
             raise VendoError(f"{path} answered without a connections list")
@@ -113,13 +110,13 @@ class BillingAPI:
     """``client.billing``: balance and spend caps.  The balance endpoint allows
     60 requests a minute per IP, so callers should poll it rarely."""
 
-    def __init__(self, client: AsyncVendo) -> None:
-        self._client = client
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
 
     async def balance(self) -> Balance:
         """``GET /api/billing/balance``."""
         path = "/api/billing/balance"
-        payload = await get_json(self._client, path)
+        payload = await get_json(self._transport, path)
         if not isinstance(payload, dict):
             raise VendoError(f"{path} answered with an unexpected shape")
         micros = _int(payload.get("credits_remaining_micros"))
@@ -134,7 +131,7 @@ class BillingAPI:
     async def spend_caps(self) -> SpendCaps:
         """``GET /api/billing/spend-caps``; a missing or null cap means no cap."""
         path = "/api/billing/spend-caps"
-        payload = await get_json(self._client, path)
+        payload = await get_json(self._transport, path)
         if not isinstance(payload, dict):
             raise VendoError(f"{path} answered with an unexpected shape")
         return SpendCaps(

@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from vendo_tray.client import AsyncVendo, StreamStatus
 from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
+from vendo_tray.client.events import give_up_text
 from vendo_tray.core.aio import cancel_and_wait, failure_of
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.links import Links
@@ -336,7 +337,7 @@ class Monitor:
                         # everything up to it is stored, so a crash can never skip events.
                         queue.put_nowait((normalize(raw.kind, raw.data, raw.id), stream.last_event_id))
                         if raw.kind == "stream.error" and stream.gave_up:  # not a server-sent look-alike
-                            detail = _stream_error_text(raw.data)
+                            detail = give_up_text(raw.data)
                             log.warning("events stream gave up: %s", detail)
                             await queue.join()
                             self._emit_state(detail=detail)
@@ -509,14 +510,6 @@ class Monitor:
         if self._client is not None:
             await self._client.aclose()
         self.store.close()
-
-
-def _stream_error_text(data: Any) -> str:
-    if isinstance(data, dict):
-        message = str(data.get("message") or "the stream closed")
-        status = data.get("status")
-        return f"{message} (HTTP {status})" if status else message
-    return str(data)
 
 
 def _safely(callback: Callable[..., Any], *args: Any) -> None:
