@@ -405,3 +405,26 @@ async def test_an_idle_live_monitor_sleeps_until_a_policy_timer_is_due(simulator
         assert monitor.state.paused_until is not None
         await until(lambda: monitor.state.paused_until is None, what="the pause to end at its deadline")
         assert ticks >= 1
+
+
+async def test_after_a_stream_that_stayed_up_the_offline_schedule_starts_over(simulator, api_key, tmp_path) -> None:
+    """Hours of a healthy stream, then an outage: the first retry comes after the first
+    delay again, not after the longest one an earlier outage had doubled up to."""
+    async with running(simulator, api_key, tmp_path / "h.db", offline_retry=(0.3, 0.6)) as (monitor, rec):
+        def offline_waits() -> list[float | None]:
+            """The wait announced by each entry into OFFLINE."""
+            phases = [None, *(s.phase for s in rec.states)]
+            return [s.retry_in for before, s in zip(phases, rec.states)
+                    if s.phase is Phase.OFFLINE and before is not Phase.OFFLINE]
+
+        await until(live(monitor), what="live")
+        simulator.add_fault("status", count=6, status=503)  # two give-ups in a row
+        simulator.drop_streams()
+        await until(lambda: len(offline_waits()) >= 2, what="two offline waits")
+        await until(live(monitor), timeout=15, what="live again")
+        assert offline_waits() == [0.3, 0.6], "an outage doubles the wait"
+        await asyncio.sleep(0.5)  # stays up longer than the first delay
+        simulator.add_fault("status", count=3, status=503)
+        simulator.drop_streams()
+        await until(lambda: len(offline_waits()) >= 3, what="the next outage")
+        assert offline_waits()[2] == 0.3

@@ -138,6 +138,10 @@ class Monitor:
         self.liveness = Liveness("stopped")
         #: Client lifetimes (stream + reconciler) running now: never more than one.
         self.lifetimes = 0
+        #: When the open stream opened (monotonic), and whether one stayed open long enough
+        #: in this client lifetime that a later give-up starts the offline schedule over.
+        self._live_since: float | None = None
+        self._stayed_up = False
         self._runway_at = -math.inf  # clock time of the last runway estimate
         self._runway_stale = True  # a billing event or a new balance since then
 
@@ -245,14 +249,16 @@ class Monitor:
                     await self._wake.wait()
                     continue
                 self._set_liveness("due", self._clock())
+                self._stayed_up = False
                 try:
                     outcome = await self._run_connected()
                 except Exception as exc:  # a bug in one client lifetime must not end the supervision
                     log.exception("client lifetime failed unexpectedly; retrying later")
                     self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
                     outcome = "offline"
-                if outcome == "restart":
+                if outcome == "restart" or self._stayed_up:  # a new start: the schedule starts over
                     offline_delay = self._offline_retry[0]
+                if outcome == "restart":
                     continue
                 if outcome == "rejected":  # a bad key or base URL: only a change can help
                     self._set_liveness("parked")
@@ -373,9 +379,14 @@ class Monitor:
             self._opened_at = time.time()
             if self.store.last_event_id() is not None:  # resuming: a replay is on its way
                 self.policy.begin_catch_up()
+            self._live_since = self._clock()
             self._set_liveness("open")
             self._set_phase(Phase.LIVE)
-        elif status.phase == "backoff":
+            return
+        if self._live_since is not None:  # the stream that was open has ended
+            self._stayed_up |= self._clock() - self._live_since >= self._offline_retry[0]
+            self._live_since = None
+        if status.phase == "backoff":
             detail = status.error or (f"HTTP {status.http_status}" if status.http_status else None)
             self._set_liveness("due", self._clock() + (status.delay or 0.0))
             self._set_phase(Phase.RECONNECTING, detail, retry_in=status.delay)
