@@ -15,7 +15,7 @@ import pytest
 
 from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import Kind, VendoEvent
-from vendo_tray.core.monitor import Monitor
+from vendo_tray.core.monitor import Monitor, Outcome
 from vendo_tray.core.notices import ActionKind, Notice, Withdraw
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, Phase
@@ -213,14 +213,14 @@ async def test_cancel_during_a_restart_teardown_still_stops_the_monitor(
     # moment) must stop the engine, not be swallowed so that it starts a new stream.
     entered = asyncio.Event()
 
-    async def slow_teardown(self, client) -> str:
+    async def slow_teardown(self, client) -> Outcome:
         try:
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             entered.set()
             await asyncio.sleep(0.3)
             raise
-        return "offline"
+        return Outcome.OFFLINE
 
     monkeypatch.setattr(Monitor, "_consume", slow_teardown)
     store = Store.open(tmp_path / "h.db")

@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from enum import Enum
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -73,6 +74,17 @@ RUNWAY_MIN_SECONDS = 5.0
 #: Most events handled per store transaction when a burst arrives: big enough to make
 #: a 10,000-event burst cheap, small enough to keep each loop turn well under 100 ms.
 MAX_BATCH = 200
+
+
+class Outcome(Enum):
+    """How one client lifetime (:meth:`Monitor._run_connected`) ended, and so what ``run`` does next."""
+
+    #: The key, base URL or links changed, or "Reconnect now": start a new client at once.
+    RESTART = "restart"
+    #: The server refused the key, or the base URL is unusable: wait until the user changes it.
+    REJECTED = "rejected"
+    #: The client gave up reconnecting (or failed unexpectedly): retry on the slower schedule.
+    OFFLINE = "offline"
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,12 +267,12 @@ class Monitor:
                 except Exception as exc:  # a bug in one client lifetime must not end the supervision
                     log.exception("client lifetime failed unexpectedly; retrying later")
                     self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
-                    outcome = "offline"
-                if outcome == "restart" or self._stayed_up:  # a new start: the schedule starts over
+                    outcome = Outcome.OFFLINE
+                if outcome is Outcome.RESTART or self._stayed_up:  # a new start: the schedule starts over
                     offline_delay = self._offline_retry[0]
-                if outcome == "restart":
+                if outcome is Outcome.RESTART:
                     continue
-                if outcome == "rejected":  # a bad key or base URL: only a change can help
+                if outcome is Outcome.REJECTED:  # a bad key or base URL: only a change can help
                     self._set_liveness("parked")
                     await self._wake.wait()
                     continue
@@ -280,14 +292,14 @@ class Monitor:
     def _set_liveness(self, mode: Literal["open", "due", "parked", "stopped"], at: float | None = None) -> None:
         self.liveness = Liveness(mode, at)
 
-    async def _run_connected(self) -> str:
+    async def _run_connected(self) -> Outcome:
         """One client lifetime: stream + reconciler until restart, rejection or give-up."""
         try:
             client = AsyncVendo(api_key=self._key, base_url=self._settings.base_url, **self._client_options)
         except ValueError as exc:  # a hand-edited settings file or VENDO_BASE_URL
             log.error("cannot connect: %s", exc)
             self._set_phase(Phase.OFFLINE, str(exc))
-            return "rejected"
+            return Outcome.REJECTED
         self._set_phase(Phase.CONNECTING)
         self._client = client
         self.lifetimes += 1
@@ -309,9 +321,9 @@ class Monitor:
                 except Exception as exc:  # a bug or an unforeseen library error: retry, never die
                     log.exception("events stream failed unexpectedly; retrying later")
                     self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
-                    return "offline"
+                    return Outcome.OFFLINE
             self._set_liveness("due", self._clock())  # a restart: the next stream is due now
-            return "restart"
+            return Outcome.RESTART
         finally:
             tasks = (stream_task, wake_task, recon_task)
             try:
@@ -327,8 +339,8 @@ class Monitor:
                 self.lifetimes -= 1
                 await client.aclose()
 
-    async def _consume(self, client: AsyncVendo) -> str:
-        """Read the stream; returns "offline" when the client gives up, "rejected" on a bad key."""
+    async def _consume(self, client: AsyncVendo) -> Outcome:
+        """Read the stream until the client gives up (OFFLINE) or refuses the key (REJECTED)."""
         queue: asyncio.Queue[tuple[VendoEvent, str | None]] = asyncio.Queue()
         worker = asyncio.create_task(self._process(queue), name="vendo-process")
         try:
@@ -347,29 +359,29 @@ class Monitor:
                             log.warning("events stream gave up: %s", detail)
                             await queue.join()
                             self._emit_state(detail=detail)
-                            return "offline"
+                            return Outcome.OFFLINE
             except AuthError as exc:
                 await queue.join()
                 return self._rejected(exc)
             except VendoOnlyFeature:
                 self._set_phase(Phase.KEY_MISSING, "No API key: add one in Settings")
-                return "rejected"
+                return Outcome.REJECTED
             except VendoError as exc:
                 log.warning("events stream failed: %s", exc)
                 await queue.join()
                 self._emit_state(detail=str(exc))
-                return "offline"
+                return Outcome.OFFLINE
             await queue.join()
-            return "offline"
+            return Outcome.OFFLINE
         finally:
             await cancel_and_wait(worker)
 
-    def _rejected(self, exc: AuthError) -> str:
+    def _rejected(self, exc: AuthError) -> Outcome:
         detail = f"Key rejected: {exc.message}" + (f" ({exc.code})" if exc.code else "")
         log.warning("API key rejected by the server: %s", exc)
         self._was_live = False
         self._set_phase(Phase.KEY_REJECTED, detail)
-        return "rejected"
+        return Outcome.REJECTED
 
     def _on_stream_status(self, status: StreamStatus) -> None:
         if status.phase == "open":
