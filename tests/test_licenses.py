@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 
@@ -73,6 +74,11 @@ def test_about_opens_open_source_licenses_listing_qt(qapp, qtbot, tmp_path: Path
     dialog.close()
     shell.window = None
     shell.tray.dispose()
+    # The shell's Qt parts go now, while Qt can drop them cleanly, not in a later test's
+    # processEvents (conftest's loop fixture says why).
+    del shell, box, button, dialog
+    gc.collect()
+    qapp.processEvents()
 
 
 def test_from_source_the_viewer_says_where_licenses_are(qapp, qtbot) -> None:
