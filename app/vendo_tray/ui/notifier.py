@@ -25,8 +25,9 @@ Why it is shaped this way:
   the last balloon's default click should.  The native server is tried again
   after :data:`NATIVE_RETRY_AFTER` seconds, since a daemon may start later.
 * **Loaded when first needed.**  desktop-notifier and its D-Bus library cost
-  about 12 MB and 80 ms to import; a tray that has nothing to say should not
-  pay that, so the back end is created on the first notice (or withdraw).
+  about 15 MB and 50 ms to import (docs/performance.md); a tray that has
+  nothing to say should not pay that, so the back end is created on the first
+  notice (or withdraw).
 * **Plain text.**  Text from the server can be hostile: control characters are
   dropped, lengths are capped, and the body is markup-escaped when the server
   parses markup.
