@@ -209,8 +209,8 @@ def copyright_file(opt: Path, raw: dict) -> str:
     # Qt after PySide6: its PySide6/Qt/* is the more specific match, and in DEP-5 the last one wins.
     for part in sorted(raw["components"], key=lambda c: c["kind"] == "qt"):
         name = _dep5_name(part["license"])
-        for single in re.split(r" (?:or|and) ", name):
-            texts.setdefault(single, part["text"])
+        if not re.search(r" (?:or|and) ", name):
+            texts.setdefault(name, part["text"])
         files = [f"{OPT}/_internal/{pattern}" for pattern in _on_disk(opt, part)]
         line = f"{part['name']} {part['version']} ({name})"
         if files:
@@ -219,6 +219,11 @@ def copyright_file(opt: Path, raw: dict) -> str:
                            f"License: {name}\nComment: {line}{notice}\n")
         else:
             in_executable.append((line, name))
+    # A dual-licensed part's text is often both licenses in full: it names a license only
+    # when no single-licensed part does (else lintian finds, e.g., Apache-2.0 spelled out).
+    for part in raw["components"]:
+        for single in re.split(r" (?:or|and) ", _dep5_name(part["license"])):
+            texts.setdefault(single, part["text"])
     if in_executable:
         licenses = " and ".join(dict.fromkeys([_dep5_name(ours["license"])] + [n for _, n in in_executable]))
         stanzas.append(f"Files: {OPT}/{PACKAGE}\nCopyright: 2026 Vendo Tray contributors and the authors of\n"
