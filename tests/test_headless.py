@@ -2,8 +2,7 @@
 
 Signals (Ctrl-C, SIGTERM) need a real process, so most tests start one; the
 outage and give-up cases run in-process to shorten the backoff through
-``headless.SUBSCRIBE_OPTIONS`` and ``headless.OFFLINE_RETRY`` instead of
-waiting minutes.
+a quicker ``headless.Pace`` instead of waiting minutes.
 """
 
 from __future__ import annotations
@@ -209,7 +208,7 @@ def test_since_without_history_says_so(simulator: Simulator, env: dict[str, str]
 
 # --- in-process: outages and the give-up path, with a short backoff ---------------------------
 
-FAST = {"backoff_base": 0.01, "min_interval": 0.0}
+FAST = headless.Pace(offline_retry=(0.05, 0.2), stream_options={"backoff_base": 0.01, "min_interval": 0.0})
 
 
 def test_an_outage_never_ends_it_and_every_event_after_it_is_printed(
@@ -217,8 +216,6 @@ def test_an_outage_never_ends_it_and_every_event_after_it_is_printed(
     # Runs of 5xx, then the server gone for a while and back on the same port: each
     # outage outlasts the client's three quick attempts several times over.
     monkeypatch.setenv("VENDO_API_KEY", api_key)
-    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", FAST)
-    monkeypatch.setattr(headless, "OFFLINE_RETRY", (0.05, 0.2))
     err = io.StringIO()
     monkeypatch.setattr(sys, "stderr", err)
     out = io.StringIO()
@@ -236,7 +233,7 @@ def test_an_outage_never_ends_it_and_every_event_after_it_is_printed(
 
     async def scenario() -> tuple[int, list[str]]:
         printer = headless.Printer(out, json_lines=True)
-        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url))
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url, pace=FAST))
         await until(lambda: simulator.stats.open_streams == 1, "the stream")
         sent = [simulator.emit("deployment.updated", {})]
         await until(lambda: printed() == sent, "the first event")
@@ -273,10 +270,9 @@ def test_max_failures_exits_1_with_one_message(simulator: Simulator, api_key: st
                                                monkeypatch: pytest.MonkeyPatch,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("VENDO_API_KEY", api_key)
-    monkeypatch.setattr(headless, "SUBSCRIBE_OPTIONS", FAST)
     simulator.add_fault("status", count=3, status=503)
     code = headless.run_events(json_lines=json_lines, since=None, base_url=simulator.base_url,
-                               log_level="WARNING", max_failures=3)
+                               log_level="WARNING", max_failures=3, pace=FAST)
     out, err = capsys.readouterr()
     assert code == headless.EXIT_STREAM
     err_lines = [line for line in err.splitlines() if line.strip()]

@@ -30,6 +30,7 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
@@ -60,10 +61,18 @@ _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 #: Beyond this the history is pruned anyway; it also keeps timedelta in range.
 MAX_AGE = timedelta(days=3650)
 _NOISY = ("httpx", "httpcore", "asyncio")
-#: Extra ``subscribe()`` arguments; empty in use, tests shorten the backoff through it.
-SUBSCRIBE_OPTIONS: dict[str, Any] = {}
-#: After the client gives up: the tray app's offline schedule (first wait, cap); tests shorten it.
+#: After the client gives up: the tray app's offline schedule (first wait, cap).
 OFFLINE_RETRY: tuple[float, float] = (OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast ``events`` retries: the tray app's schedule in use; tests pass a quicker one."""
+
+    #: After the client gives up: the wait before subscribing again (first, cap).
+    offline_retry: tuple[float, float] = OFFLINE_RETRY
+    #: Extra ``subscribe()`` arguments (the client's own backoff).
+    stream_options: Mapping[str, Any] = field(default_factory=dict)
 
 
 def parse_age(text: str) -> timedelta:
@@ -76,20 +85,21 @@ def parse_age(text: str) -> timedelta:
 
 
 def run_events(json_lines: bool, since: str | None, base_url: str | None, log_level: str,
-               max_failures: int | None = None) -> int:
+               max_failures: int | None = None, pace: Pace = Pace()) -> int:
     """Entry point for ``vendo-tray events`` (see the module docstring for the contract)."""
     root = logging.getLogger()
     saved = {name: logging.getLogger(name).level for name in ("", *_NOISY)}
     handler = _setup_logging(log_level)
     try:
-        return _run(json_lines, since, base_url, max_failures)
+        return _run(json_lines, since, base_url, max_failures, pace)
     finally:
         root.removeHandler(handler)
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
 
 
-def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures: int | None) -> int:
+def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures: int | None,
+         pace: Pace) -> int:
     try:
         age = parse_age(since) if since is not None else None
     except ValueError as exc:
@@ -98,7 +108,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # a TextIOWrapper at run time; TextIO in the stub
     printer = Printer(sys.stdout, json_lines=json_lines)
     try:
-        return asyncio.run(_main(printer, age=age, base_url=base_url, max_failures=max_failures))
+        return asyncio.run(_main(printer, age=age, base_url=base_url, max_failures=max_failures, pace=pace))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except BrokenPipeError:
@@ -110,7 +120,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
 
 
 async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None,
-                max_failures: int | None = None) -> int:
+                max_failures: int | None = None, pace: Pace = Pace()) -> int:
     _stop_on_sigterm()
     try:
         client = AsyncVendo(api_key=_key_from_env_or_keyring(), base_url=base_url)
@@ -120,7 +130,7 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
         if age is not None:
             printer.history(_load_history(datetime.now(timezone.utc) - age))
         try:
-            return await _listen(client, printer, max_failures)
+            return await _listen(client, printer, max_failures, pace)
         except VendoOnlyFeature:
             return _fail("no API key: set VENDO_API_KEY to your app key (vendo_sk_…) "
                          "or save one in the tray app's Settings", EXIT_KEY)
@@ -133,7 +143,7 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
             return _fail(str(exc), EXIT_STREAM)
 
 
-async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None) -> int:
+async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None, pace: Pace) -> int:
     """Print the stream until stopped, subscribing again whenever the client gives up.
 
     Each new subscription resumes from the last id printed, so an outage of
@@ -143,12 +153,12 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
     failures and its give-up ends the run instead.
     """
     notes = _StatusNotes(client.base_url, printer.json_lines)
-    offline = ReconnectPolicy(max_failures=None, backoff_base=OFFLINE_RETRY[0], max_backoff=OFFLINE_RETRY[1])
+    offline = ReconnectPolicy(max_failures=None, backoff_base=pace.offline_retry[0], max_backoff=pace.offline_retry[1])
     options: dict[str, Any] = {"max_failures": max_failures} if max_failures is not None else {}
     resume: str | None = None
     give_ups, opens = 0, notes.opens
     while True:
-        stream = client.events.subscribe(last_event_id=resume, on_status=notes, **options, **SUBSCRIBE_OPTIONS)
+        stream = client.events.subscribe(last_event_id=resume, on_status=notes, **options, **pace.stream_options)
         final: Event | None = None   # the client's own stream.error, when it gave up
         async with stream:
             async for event in stream:
