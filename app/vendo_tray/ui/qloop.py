@@ -40,8 +40,9 @@ class _TimerHandle(asyncio.Handle):
 class _Timers(QObject):
     """One Qt timer per pending handle (qasync's ``_SimpleTimer``, plus :meth:`kill`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
+        self._loop = loop
         self._handles: dict[int, asyncio.Handle] = {}
 
     def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
@@ -61,8 +62,21 @@ class _Timers(QObject):
         timer_id = event.timerId()
         self.killTimer(timer_id)
         handle = self._handles.pop(timer_id, None)
-        if handle is not None and not handle.cancelled():
+        if handle is None or handle.cancelled():
+            return
+        # qasync ends run_until_complete() with one more processEvents() *after* it has
+        # marked the loop as no longer running; a callback run there (an anyio cancel
+        # scope, a task step) found no running loop and failed, so a quit while the
+        # display went away (logout) logged tracebacks and lost task results. A
+        # callback of this loop always runs with this loop running.
+        if asyncio.events._get_running_loop() is not None:
             handle._run()
+            return
+        asyncio.events._set_running_loop(self._loop)
+        try:
+            handle._run()
+        finally:
+            asyncio.events._set_running_loop(None)
 
     def stop(self) -> None:
         """The loop closed: nothing it scheduled may run (or wake us) any more."""
@@ -84,7 +98,7 @@ class QEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
 
     def __init__(self, app: Any = None) -> None:
         super().__init__(app)
-        self._timer = _Timers()
+        self._timer = _Timers(self)
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any,
                    context: contextvars.Context | None = None) -> asyncio.Handle:
