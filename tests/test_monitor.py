@@ -369,6 +369,11 @@ async def test_the_runway_follows_the_stored_readings_and_each_new_spend(simulat
         assert monitor.state.runway.basis is Basis.TODAY
         assert monitor.state.runway.per_day == pytest.approx(5_000_000, rel=0.05)
         assert monitor.state.runway.balance_micros == start - 3_000_000
+        # Under two days left at $5 a day, with the balance still far above "low": one warning.
+        assert (start - 3_000_000) / 5_000_000 < 2 and start - 3_000_000 > 500_000
+        await until(lambda: any(n.title.startswith("Vendo balance lasts") for n in rec.shown()),
+                    what="the runway warning")
+        assert [n.subject for n in rec.shown()].count("balance") == 1
     # Never "$0.00 · about 2 days left": every state's runway is for the balance it shows.
     shown = [(s.snapshot.balance.credits_remaining_micros, s.runway.balance_micros)
              for s in rec.states if s.runway is not None and s.snapshot.balance is not None]

@@ -38,6 +38,7 @@ from vendo_tray.core.policy import (
     next_morning,
     plain,
 )
+from vendo_tray.core.runway import Basis, Runway
 from vendo_tray.core.state import Phase, Snapshot
 
 KEY = "vendo_sk_test_KEY"
@@ -1064,3 +1065,63 @@ def test_nothing_pending_means_no_deadline_and_a_pause_is_due_when_it_ends() -> 
     assert r.policy.next_deadline() == r.clock.t + 3600
     r.policy.resume()
     assert r.policy.next_deadline() is None
+
+
+# ---------------------------------------------------------------- runway
+
+
+def _lasting(days: float | None, balance: int = 4_000_000) -> Runway:
+    """A runway of ``days`` at today's rate (None: too little history)."""
+    if days is None:
+        return Runway(balance)
+    return Runway(balance, per_day=balance / days, basis=Basis.TODAY)
+
+
+def _runways(r: Rig, *runways: Runway) -> list[list[Notice | Withdraw]]:
+    said = []
+    for runway in runways:
+        said.append(r.policy.on_runway(runway, SNAPSHOT))
+        r.clock.advance(BURST_WINDOW + 0.1)
+        said[-1] += r.tick()
+    return said
+
+
+def test_runway_warns_once_per_crossing_and_rearms_only_well_above_the_threshold() -> None:
+    r = rig()
+    said = _runways(r, *map(_lasting, (5, 1.8, 1.5, 2.2, 1.9, None, 2.6, 1.7)))
+    assert [len(s) for s in said] == [0, 1, 0, 0, 0, 0, 1, 1]
+    first, healed, again = said[1][0], said[6][0], said[7][0]
+    assert first.subject == "balance" and first.title == "Vendo balance lasts about 43 hours"
+    assert first.body == "$4.00 left, spending $2.22 a day at today's rate: below your 2-day warning."
+    assert [b.label for b in first.buttons] == ["Top up"] and first.urgency is Urgency.NORMAL
+    assert first.default.url == "https://vendo.run/billing/top-up"
+    assert healed == Withdraw("balance")  # 2.6 days is above 2 × 1.25: the next crossing may warn
+    assert again.title == "Vendo balance lasts about 41 hours"
+
+
+def test_runway_no_spending_rearms_and_too_little_history_changes_nothing() -> None:
+    r = rig()
+    idle = Runway(4_000_000, per_day=0.0, basis=Basis.WEEK)
+    said = _runways(r, _lasting(1), _lasting(None), _lasting(1.5), idle, _lasting(1))
+    assert [len(s) for s in said] == [1, 0, 0, 1, 1]
+    assert said[3] == [Withdraw("balance")]
+
+
+def test_runway_comes_before_the_balance_low_one_and_never_withdraws_it() -> None:
+    r = rig()
+    said = _runways(r, _lasting(1.5))
+    assert notices(said[0])[0].title.startswith("Vendo balance lasts")
+    low_notice = notices(r.spaced([live("billing.balance_changed", remaining_micros=300_000)], SNAPSHOT))
+    assert [n.title for n in low_notice] == ["Vendo balance low"]  # replaces it in place (same subject)
+    assert low_notice[0].subject == "balance"
+    # While the balance is low the runway says nothing, and a rising runway is not its healing.
+    assert _runways(r, _lasting(0.5, 300_000), _lasting(5, 300_000), _lasting(1, 300_000)) == [[], [], []]
+    assert r.policy.shown == ("balance",)
+
+
+def test_runway_respects_its_toggle_and_threshold() -> None:
+    off = rig(PolicyPrefs(notify={**DEFAULT_NOTIFY, "runway": False}))
+    assert _runways(off, _lasting(1)) == [[]]
+    week = rig(PolicyPrefs(runway_days=7))
+    said = _runways(week, _lasting(6))
+    assert notices(said[0])[0].body.endswith("below your 7-day warning.")

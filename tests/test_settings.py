@@ -17,7 +17,7 @@ def write(config: Path, raw: object) -> None:
 
 
 def test_round_trip(tmp_path: Path) -> None:
-    s = Settings(base_url="https://eu.vendo.run", low_balance_dollars=2.5, keep_key_out_of_links=True,
+    s = Settings(base_url="https://eu.vendo.run", low_balance_dollars=2.5, runway_days=3.5, keep_key_out_of_links=True,
                  sounds=("critical",), notify={**DEFAULT_NOTIFY, "connected": True})
     save_settings(tmp_path, s)
     assert load_settings(tmp_path) == s
@@ -30,6 +30,10 @@ def test_round_trip(tmp_path: Path) -> None:
     ("low_balance_dollars", -1),
     ("low_balance_dollars", True),
     ("low_balance_dollars", [1]),
+    ("runway_days", 0),
+    ("runway_days", 61),
+    ("runway_days", "2"),
+    ("runway_days", float("nan")),
     ("base_url", 5),
     ("base_url", None),
     ("sounds", 5),

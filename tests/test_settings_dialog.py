@@ -275,7 +275,10 @@ def test_each_toggle_applies_at_once(qtbot) -> None:
     assert seen[-1].sounds == ("critical",)
     dialog.low_balance.setValue(2.5)
     assert seen[-1].low_balance_dollars == 2.5 and seen[-1].low_balance_micros == 2_500_000
-    assert len(seen) == len(NOTIFY_TOGGLES) + 4
+    assert dialog.runway_days.value() == 2.0  # the default: warn two days ahead
+    dialog.runway_days.setValue(3.5)
+    assert seen[-1].runway_days == 3.5
+    assert len(seen) == len(NOTIFY_TOGGLES) + 5
 
 
 def test_base_url_must_be_https_except_loopback(qtbot) -> None:

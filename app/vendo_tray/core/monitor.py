@@ -105,6 +105,7 @@ def policy_prefs(settings: Settings) -> PolicyPrefs:
     """The policy's view of the user's settings."""
     return PolicyPrefs(
         low_balance_micros=settings.low_balance_micros,
+        runway_days=settings.runway_days,
         notify=dict(settings.notify),
         sounds=frozenset(settings.sounds),
     )
@@ -514,6 +515,7 @@ class Monitor:
             log.exception("estimating the runway failed")
             return
         self._emit_state(runway=runway)
+        self._emit_notices(self.policy.on_runway(runway, self.state.snapshot))
 
     def _runway_due(self) -> float:
         """When the runway is estimated again: soon after news, else once its window has slid."""

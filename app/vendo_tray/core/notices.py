@@ -27,6 +27,7 @@ class Topic(StrEnum):
     NEEDS_REAUTH = "needs_reauth"
     ERROR = "error"
     BALANCE = "balance"
+    RUNWAY = "runway"
     CAPS = "caps"
     STREAM = "stream"
     CONNECTED = "connected"

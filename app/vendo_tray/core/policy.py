@@ -43,8 +43,10 @@ from vendo_tray.core.notify.gate import (
     in_one_hour,
     next_morning,
 )
+from vendo_tray.core.notify.runway import RunwayRule
 from vendo_tray.core.notify.stream import OFFLINE_AFTER, QUIET_SECONDS, STREAM_SUBJECT, StreamHealth
 from vendo_tray.core.notify.text import BODY_MAX, NAME_MAX, TITLE_MAX
+from vendo_tray.core.runway import Runway
 from vendo_tray.core.settings import DEFAULT_NOTIFY
 from vendo_tray.core.state import Phase, Snapshot
 
@@ -72,6 +74,7 @@ class Policy:
         self.connections = ConnectionRules(self._ctx, self.gate, quiet=self.stream.quiet)
         self.balance = BalanceRule(self._ctx, self.gate)
         self.caps = CapRules(self._ctx, self.gate)
+        self.runway = RunwayRule(self._ctx, self.gate, self.balance)
 
     # ================================================================ shared parts
     @property
@@ -115,6 +118,14 @@ class Policy:
         if kind in CapRules.KINDS:
             return self.caps.on_event(event)
         return []  # usage, changed, deployment.updated, stream.error, unknown: history only
+
+    def on_runway(self, runway: Runway, snapshot: Snapshot | None = None) -> list[Notice | Withdraw]:
+        """A new estimate of how long the balance lasts.  Never raises."""
+        try:
+            return self.runway.on_runway(runway, snapshot)
+        except Exception:  # a policy bug must cost one popup, not the ticks
+            log.exception("policy failed on a runway estimate")
+            return []
 
     def on_stream(self, phase: Phase, detail: str | None = None) -> list[Notice | Withdraw]:
         """The subscription's phase changed."""

@@ -26,6 +26,7 @@ DEFAULT_NOTIFY: dict[str, bool] = {
     Topic.NEEDS_REAUTH: True,
     Topic.ERROR: True,
     Topic.BALANCE: True,
+    Topic.RUNWAY: True,
     Topic.CAPS: True,
     Topic.STREAM: True,
     Topic.CONNECTED: False,
@@ -39,6 +40,8 @@ class Settings:
 
     base_url: str = DEFAULT_BASE_URL
     low_balance_dollars: float = 0.50
+    #: Warn when the balance lasts less than this many days at the recent rate (core.runway).
+    runway_days: float = 2.0
     notify: dict[str, bool] = field(default_factory=lambda: dict(DEFAULT_NOTIFY))
     keep_key_out_of_links: bool = False
     start_at_login: bool = False
@@ -110,6 +113,17 @@ def _check_dollars(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and 0 <= value <= 1_000_000 else None
 
 
+#: The runway warning's threshold, in days: the settings dialog offers this range too.
+RUNWAY_DAYS_RANGE = (0.5, 60.0)
+
+
+def _check_days(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    low, high = RUNWAY_DAYS_RANGE
+    return float(value) if math.isfinite(value) and low <= value <= high else None
+
+
 def _check_bool(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
 
@@ -129,6 +143,7 @@ def _check_sounds(value: Any) -> tuple[str, ...] | None:
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "base_url": _check_base_url,
     "low_balance_dollars": _check_dollars,
+    "runway_days": _check_days,
     "notify": _check_notify,
     "keep_key_out_of_links": _check_bool,
     "start_at_login": _check_bool,

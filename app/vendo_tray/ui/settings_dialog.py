@@ -45,7 +45,7 @@ from vendo_tray.core.secrets import (
     KeyStore,
     describe_source,
 )
-from vendo_tray.core.settings import Settings
+from vendo_tray.core.settings import RUNWAY_DAYS_RANGE, Settings
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ NOTIFY_TOGGLES: tuple[tuple[Topic, str], ...] = (
     (Topic.NEEDS_REAUTH, "A connection needs re-authorization"),
     (Topic.ERROR, "A connection reports an error"),
     (Topic.BALANCE, "The balance runs low or out"),
+    (Topic.RUNWAY, "The balance will run out soon at the recent spend rate"),
     (Topic.CAPS, "A spend cap is near or reached"),
     (Topic.STREAM, "The events stream is lost for a while"),
     (Topic.CONNECTED, "A connection is connected"),
@@ -184,6 +185,19 @@ class SettingsDialog(QDialog):
         self.low_balance.setValue(float(self._settings.low_balance_dollars))
         self.low_balance.valueChanged.connect(self._emit_settings)
         threshold.addWidget(self.low_balance)
+        threshold.addSpacing(16)
+        threshold.addWidget(QLabel("Running out within"))
+        self.runway_days = QDoubleSpinBox()
+        self.runway_days.setObjectName("runwayDays")
+        self.runway_days.setSuffix(" days")
+        self.runway_days.setDecimals(1)
+        self.runway_days.setRange(*RUNWAY_DAYS_RANGE)
+        self.runway_days.setSingleStep(0.5)
+        self.runway_days.setValue(float(self._settings.runway_days))
+        self.runway_days.setToolTip("Warn once when the balance would last less than this at the recent "
+                                    "spend rate, before it runs low")
+        self.runway_days.valueChanged.connect(self._emit_settings)
+        threshold.addWidget(self.runway_days)
         threshold.addStretch(1)
         form.addLayout(threshold)
         sounds = QHBoxLayout()
@@ -267,6 +281,7 @@ class SettingsDialog(QDialog):
         return self._settings.with_changes(
             base_url=base_url,
             low_balance_dollars=round(self.low_balance.value(), 2),
+            runway_days=round(self.runway_days.value(), 1),
             notify={**self._settings.notify, **notify},
             start_at_login=self.start_at_login.isChecked(),
             keep_key_out_of_links=self.keep_key_out.isChecked(),

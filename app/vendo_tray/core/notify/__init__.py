@@ -9,6 +9,7 @@ Where each rule lives
 ---------------------
 ``connections``  needs re-authorization, error, connected, disconnected (one state per connection)
 ``balance``      low and exhausted: only a move to a worse level pops up
+``runway``       the balance lasting fewer days than the user's threshold: once per crossing, before "low"
 ``caps``         spend-cap warned / tripped, once per window, kind, percentage and period
 ``stream``       offline for over a minute, key rejected, and the quiet start after launch or wake
 ``gate``         delivery for all of them: toggles, bursts, pause and its summary, catch-up

@@ -36,6 +36,11 @@ class BalanceRule:
         self.gate = gate
         self._level: Level | None = None
 
+    @property
+    def level(self) -> Level | None:
+        """The balance's last level (None before the first balance event)."""
+        return self._level
+
     def on_event(self, event: VendoEvent, snapshot: Snapshot | None) -> Out:
         level = self.level_of(event)
         if level is None:

@@ -23,6 +23,8 @@ class PolicyPrefs:
     """The user's choices the policy honours (built from core.settings)."""
 
     low_balance_micros: int = 500_000
+    #: Warn when the balance lasts fewer days than this at the recent rate.
+    runway_days: float = 2.0
     #: topic → on/off; a missing topic takes its DEFAULT_NOTIFY value.
     notify: Mapping[str, bool] = field(default_factory=lambda: dict(DEFAULT_NOTIFY))
     #: Urgencies ("low", "normal", "critical") whose notices play a sound.
