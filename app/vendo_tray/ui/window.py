@@ -262,11 +262,6 @@ class MainWindow(QMainWindow):
         self.events_view.clearSelection()
         self._show_details(event)
 
-    def show_spend(self) -> None:
-        """Bring the window up on the Spend tab."""
-        self.tabs.setCurrentIndex(SPEND_TAB)
-        self.reveal()
-
     def reveal(self) -> None:
         """Show, un-minimize and raise (a tray click should never leave it behind others)."""
         if self.isMinimized():
