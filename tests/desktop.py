@@ -128,6 +128,17 @@ def start_session_bus() -> Bus:
     return Bus(address=address, proc=proc, tmp=tmp)
 
 
+def like_a_terminal_command() -> None:
+    """In the child: Ctrl-C (SIGINT) acts as it does for a command typed in a terminal.
+
+    A test run started in the background (``pytest … &`` in a script, some CI runners)
+    ignores SIGINT, children inherit that, and Python then installs no KeyboardInterrupt
+    handler: a test of what Ctrl-C does would see the signal ignored.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    die_with_parent()
+
+
 def die_with_parent() -> None:
     """In the child: get SIGTERM when the test process dies, even if it crashes.
 

@@ -22,6 +22,7 @@ from typing import IO
 
 import pytest
 
+import desktop
 from vendo_tray import headless
 from vendo_tray.core.kinds import normalize
 from vendo_tray.simulator import Simulator
@@ -36,7 +37,7 @@ class Proc:
         self.popen = subprocess.Popen(
             [sys.executable, "-m", "vendo_tray", "events", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-            env={**os.environ, **env})
+            env={**os.environ, **env}, preexec_fn=desktop.like_a_terminal_command)
         self.out: queue.Queue[str] = queue.Queue()
         self.err_lines: list[str] = []
         self._err: queue.Queue[str] = queue.Queue()

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+import desktop
 from vendo_tray.simulator import DEMO_KEY, EVENTS_PATH, SCENARIOS, Simulator
 
 KEY = "vendo_sk_test_simulator"
@@ -599,7 +600,8 @@ def test_scenario_can_be_replaced_and_stopped(sim: Simulator) -> None:
 
 def _cli(*args: str, **kw: Any) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "vendo_tray", "simulate", *args], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=desktop.like_a_terminal_command, **kw)
 
 
 def test_cli_lists_scenarios() -> None:
