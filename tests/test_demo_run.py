@@ -113,8 +113,9 @@ def test_without_a_tray_the_window_opens_and_the_icon_docks_when_a_tray_appears(
 def test_the_display_going_away_at_logout_is_a_clean_exit(isolated_home: Path, tmp_path: Path) -> None:
     """Logout: SIGTERM, and the X server gone while we quit; no crash report, exit 0.
 
-    (If X vanishes before Qt notices anything, Xlib itself exits the process
-    with status 1; nothing in Python runs then, so that case is not ours.)
+    (If Qt reads from the broken X connection before our shutdown ends, Qt itself
+    exits the process with status 1; nothing in Python runs then, so that case is
+    not ours: it happened about 1 run in 20.)
     """
     import signal
 
@@ -132,5 +133,8 @@ def test_the_display_going_away_at_logout_is_a_clean_exit(isolated_home: Path, t
     finally:
         desktop.stop_process(display.proc)
     text = log.read_text(errors="replace")
-    assert code == 0, text[-2000:]
+    # Qt's xcb plugin itself calls exit(1) when it next reads from a broken X connection
+    # (after "The X11 connection broke"); when that comes first, nothing of ours runs.
+    qt_exit = code == 1 and "The X11 connection broke" in text
+    assert code == 0 or qt_exit, text[-2000:]
     assert "CRITICAL" not in text and "Traceback" not in text and "was destroyed" not in text
