@@ -14,6 +14,7 @@ from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import Phase
 from vendo_tray.core.store import Store
 from vendo_tray.ui.app import TrayApp
+from vendo_tray.ui.bridge import MonitorBridge
 
 
 def _shell(qapp, tmp_path: Path, *, demo: bool, base_url: str = "https://vendo.run") -> TrayApp:
@@ -114,3 +115,15 @@ def test_without_a_display_it_says_so_in_one_line_instead_of_aborting() -> None:
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [done.stderr.strip()]
     assert "no graphical session" in done.stderr and "vendo-tray events" in done.stderr
+
+
+def test_quitting_stops_looking_for_a_tray(qapp, loop, tmp_path: Path) -> None:
+    """Without a tray the app rechecks every few seconds; a quit (whose teardown can take
+    seconds) left that timer running, so a tray appearing meanwhile re-showed the icon of
+    an app that was shutting down, and a later check touched the disposed tray."""
+    shell = _shell(qapp, tmp_path, demo=False)
+    shell.bridge = MonitorBridge(shell)
+    shell._dock_or_fall_back()  # offscreen: there is no tray
+    assert shell._tray_timer is not None and shell._tray_timer.isActive()
+    loop.run_until_complete(shell._shutdown())
+    assert not shell._tray_timer.isActive()

@@ -92,6 +92,7 @@ class TrayApp(QObject):
         self._monitor_task: asyncio.Task[None] | None = None
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._told_no_tray = False
+        self._tray_timer: QTimer | None = None  # rechecks for a tray while there is none
         self._network: Any = None
         self._key: str | None = None
         self._last_icon: str | None = None
@@ -224,7 +225,7 @@ class TrayApp(QObject):
         self._told_no_tray = True
 
     def _recheck_tray(self) -> None:
-        if not TrayController.available():
+        if not TrayController.available() or self._tray_timer is None:
             return
         self._tray_timer.stop()
         self.tray.show()
@@ -396,6 +397,8 @@ class TrayApp(QObject):
     async def _shutdown(self) -> None:
         """Stop in dependency order: nothing may touch the store after it is closed."""
         log.info("quitting")
+        if self._tray_timer is not None:
+            self._tray_timer.stop()  # a tray appearing while we quit must not bring the icon back
         self.tray.hide()
         if self._monitor_task is not None:
             await cancel_and_wait(self._monitor_task)
