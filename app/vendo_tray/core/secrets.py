@@ -132,7 +132,7 @@ class KeyStore:
                  env: Mapping[str, str] | None = None) -> None:
         self._backend = backend
         self._env = os.environ if env is None else env
-        self._session_key: str | None = None
+        self._session_keys: dict[str, str] = {}  # by keyring account
         self._lock = threading.Lock()
 
     # -- backend ---------------------------------------------------------
@@ -189,13 +189,14 @@ class KeyStore:
         value = (self._env.get(ENV_VAR) or "").strip()
         return value or None
 
-    def read(self) -> str | None:
-        """The key stored in the keyring, or None; raises our typed errors."""
-        value = self._call("read", lambda b: b.get_password(SERVICE, ACCOUNT))
+    def read(self, account: str = ACCOUNT) -> str | None:
+        """The key stored in the keyring under ``account`` (one per app, core.apps), or None;
+        raises our typed errors."""
+        value = self._call("read", lambda b: b.get_password(SERVICE, account))
         return value or None
 
-    def save(self, key: str) -> None:
-        """Store ``key`` in the keyring; raises KeyringUnavailable/KeyringLocked.
+    def save(self, key: str, account: str = ACCOUNT) -> None:
+        """Store ``key`` in the keyring under ``account``; raises KeyringUnavailable/KeyringLocked.
 
         On success the session-only copy (if any) is dropped: the keyring is
         now the source of truth.
@@ -203,41 +204,49 @@ class KeyStore:
         key = key.strip()
         if not key:
             raise ValueError("empty key")
-        self._call("store", lambda b: b.set_password(SERVICE, ACCOUNT, key))
-        self._session_key = None
+        self._call("store", lambda b: b.set_password(SERVICE, account, key))
+        self._session_keys.pop(account, None)
         log.info("API key saved in the keyring (%s)", self.backend_name())
 
-    def forget(self) -> None:
-        """Remove the key from the keyring and memory (missing is fine)."""
+    def forget(self, account: str = ACCOUNT) -> None:
+        """Remove the key of ``account`` from the keyring and memory (missing is fine)."""
         import keyring.errors
 
-        self._session_key = None
+        self._session_keys.pop(account, None)
         try:
-            self._call("delete", lambda b: b.delete_password(SERVICE, ACCOUNT))
+            self._call("delete", lambda b: b.delete_password(SERVICE, account))
         except keyring.errors.PasswordDeleteError:
             pass
 
-    def keep_for_session(self, key: str) -> None:
+    def keep_for_session(self, key: str, account: str = ACCOUNT) -> None:
         """Hold ``key`` in memory only, when the keyring cannot take it."""
-        self._session_key = key.strip() or None
+        if key.strip():
+            self._session_keys[account] = key.strip()
+        else:
+            self._session_keys.pop(account, None)
         log.info("API key kept in memory for this session only (no usable keyring)")
 
-    def lookup(self) -> KeyLookup:
-        """The key to use now: environment, then keyring, then session memory."""
-        env = self.env_key()
-        if env:
-            return KeyLookup(env, KeySource.ENV)
+    def stored_lookup(self, account: str = ACCOUNT) -> KeyLookup:
+        """The key of ``account``: keyring, then session memory (the environment is its own app)."""
         problem: SecretsError | None = None
         try:
-            stored = self.read()
+            stored = self.read(account)
             if stored:
                 return KeyLookup(stored, KeySource.KEYRING)
         except SecretsError as exc:
             problem = exc
             log.warning("cannot read the key from the keyring: %s", exc)
-        if self._session_key:
-            return KeyLookup(self._session_key, KeySource.SESSION, problem)
+        session = self._session_keys.get(account)
+        if session:
+            return KeyLookup(session, KeySource.SESSION, problem)
         return KeyLookup(None, None, problem)
+
+    def lookup(self) -> KeyLookup:
+        """The key to use now for a single-app caller: environment, then keyring, then session memory."""
+        env = self.env_key()
+        if env:
+            return KeyLookup(env, KeySource.ENV)
+        return self.stored_lookup()
 
 
 def claim_env_key(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from vendo_tray.core.apps import AppProfile, clean_base_url, clean_name
 from vendo_tray.core.notices import Topic
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class Settings:
     start_at_login: bool = False
     #: Play the platform's sound for notices of these urgencies ("low", "normal", "critical").
     sounds: tuple[str, ...] = ()
+    #: The Vendo apps watched, in the user's order; empty = the one implied app of a
+    #: setup that never edited the list (core.apps, which owns every rule about them).
+    apps: tuple[AppProfile, ...] = ()
 
     @property
     def low_balance_micros(self) -> int:
@@ -140,6 +144,26 @@ def _check_sounds(value: Any) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+def _check_apps(value: Any) -> tuple[AppProfile, ...] | None:
+    """The list as core.apps would have written it: any entry it would refuse spoils the list
+    (half a list would silently drop an app the user watches)."""
+    if not isinstance(value, list):
+        return None
+    apps: list[AppProfile] = []
+    for entry in value:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(f), str) for f in ("id", "name", "base_url")):
+            return None
+        try:
+            app = AppProfile(entry["id"], clean_name(entry["name"]), clean_base_url(entry["base_url"]))
+        except ValueError:
+            return None
+        if not app.id or not app.id.isprintable() or any(a.id == app.id or a.name.casefold() == app.name.casefold()
+                                                         for a in apps):
+            return None
+        apps.append(app)
+    return tuple(apps)
+
+
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "base_url": _check_base_url,
     "low_balance_dollars": _check_dollars,
@@ -148,6 +172,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "keep_key_out_of_links": _check_bool,
     "start_at_login": _check_bool,
     "sounds": _check_sounds,
+    "apps": _check_apps,
 }
 
 
@@ -157,6 +182,7 @@ def save_settings(config_dir: Path, settings: Settings) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = asdict(settings)
     data["sounds"] = list(settings.sounds)
+    data["apps"] = [asdict(app) for app in settings.apps]
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
     os.replace(tmp, path)
