@@ -138,6 +138,59 @@ def test_a_stored_resume_id_that_is_not_text_is_no_resume_point(db: Path, junk: 
         assert s.last_event_id() is None
     assert any("not text" in r.getMessage() for r in caplog.records)
 
+def test_mutes_persist_across_reopen_per_app(db: Path) -> None:
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    with Store.open(db) as s:
+        s.set_mute("default", "slack", later)
+        s.set_mute("default", "github", None)              # until unmuted
+        s.set_mute("staging", "slack", None)               # another app's slack is another connection
+        s.set_mute("default", "notion", later)
+        s.clear_mute("default", "notion")
+        s.clear_mute("default", "never-muted")             # harmless
+    with Store.open(db) as s:
+        assert s.mutes("default") == {"slack": later, "github": None}
+        assert s.mutes("staging") == {"slack": None}
+        assert s.mutes("prod") == {}
+        s.set_mute("default", "slack", None)               # a new choice replaces the old one
+        assert s.mutes("default")["slack"] is None
+
+
+def test_ended_mutes_are_forgotten_by_prune(db: Path) -> None:
+    now = datetime.now(timezone.utc)
+    with Store.open(db) as s:
+        s.set_mute("default", "slack", now - timedelta(minutes=1))
+        s.set_mute("default", "github", now + timedelta(days=1))
+        s.set_mute("default", "notion", None)
+        assert set(s.mutes("default")) == {"slack", "github", "notion"}  # reported as stored
+        s.prune()
+        assert set(s.mutes("default")) == {"github", "notion"}
+
+
+def test_a_history_from_before_mutes_is_upgraded_and_keeps_everything(db: Path) -> None:
+    with Store.open(db) as s:
+        s.add(status_event(1, "gmail", "connected"), last_event_id="1")
+    with sqlite3.connect(db) as conn:  # what version 1 wrote: no mutes table
+        conn.execute("DROP TABLE mutes")
+        conn.execute("PRAGMA user_version = 1")
+    with Store.open(db) as s:
+        assert s.recovered_from is None and s.problem is None
+        assert s.count() == 1 and s.last_event_id() == "1"
+        s.set_mute("default", "gmail", None)
+    with Store.open(db) as s:
+        assert s.mutes("default") == {"gmail": None}
+
+
+def test_a_stored_mute_that_cannot_be_read_is_ignored(db: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with Store.open(db) as s:
+        s.set_mute("default", "slack", None)
+    with sqlite3.connect(db) as conn:  # someone else's hand on the file
+        conn.execute("INSERT INTO mutes VALUES ('default', 'github', 'soon')")
+        conn.execute("INSERT INTO mutes VALUES ('default', 'notion', ?)", (2**62,))
+    with Store.open(db) as s:
+        assert s.mutes("default") == {"slack": None}
+    assert sum("stored mute cannot be read" in r.getMessage() for r in caplog.records) == 2
+
+
 def test_retention_by_count_keeps_the_newest(db: Path) -> None:
     with Store.open(db, max_events=10) as s:
         s.add_many(status_event(n, f"s{n}", "connected") for n in range(25))
@@ -240,12 +293,15 @@ def test_a_damaged_index_page_is_repaired_and_nothing_is_lost(db: Path, caplog) 
         damaged.close()
 
 
-def test_a_damaged_table_page_keeps_every_readable_row_and_the_resume_id(db: Path, caplog) -> None:
+def test_a_damaged_table_page_keeps_every_readable_row_the_resume_id_and_the_mutes(db: Path, caplog) -> None:
     events = three_hundred_events(db)
+    with Store.open(db) as s:
+        s.set_mute("default", "slack", None)
     wreck_page(db, "events", "leaf")
     with Store.open(db) as s:
         kept = {e.key: e for e in s.page(0, 1000)}
         assert s.last_event_id() == "evt 300 ✓"
+        assert s.mutes("default") == {"slack": None}
         assert s.recovered_from is not None and s.problem and "readable events" in s.problem
         assert s.add(status_event(301, "gmail", "connected")) is True
     # One leaf page holds a few dozen rows: those are gone, every other row is kept exactly.

@@ -1,4 +1,4 @@
-"""Event history in SQLite: every event once, the resume id, and retention.
+"""Event history in SQLite: every event once, the resume id, retention, and muted connections.
 
 Why SQLite (stdlib ``sqlite3``) in WAL mode: the window pages lazily through
 up to 100,000 rows while the stream keeps writing, and the headless
@@ -19,6 +19,12 @@ started; if even that fails, history lives in memory for this session.
 A failed write never loses an event either: :meth:`Store.add` then answers
 "new" (so the event is still delivered) and deduplicates against a small
 in-memory set of recent keys instead.
+
+Muted connections live here too (:meth:`Store.mutes`), keyed by app and
+connection slug, so a mute outlasts a restart; ended mutes are deleted by
+:meth:`Store.prune`.  WHY the slug and not the connection id: the slug is
+what every connection event carries (``connection.error`` has no id, and
+REST's id may be null) and what a connection's notices are keyed by.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ from vendo_tray.core.kinds import Kind, VendoEvent
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 #: Raw data longer than this (as JSON text) is stored truncated: a hostile or
 #: broken server must not be able to grow the history by megabytes per event.
@@ -94,6 +100,20 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+#: Version 2: one row per muted connection; ``until_us`` NULL means "until unmuted".
+_MUTES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS mutes (
+    app_id   TEXT NOT NULL,
+    slug     TEXT NOT NULL,
+    until_us INTEGER,
+    PRIMARY KEY (app_id, slug)
+);
+"""
+
+#: What takes a file from version N (the key) to N + 1.
+_UPGRADES = {0: _SCHEMA, 1: _MUTES_SCHEMA}
+_OUR_TABLES = ("events", "meta", "mutes")
+
 _COLUMNS = (
     "key, kind, grp, wire_kind, slug, connection_id, status, message, remaining_micros, "
     "provider, micros, win, pct, summary, needs_action, data, data_fmt, at, received_at, received_us"
@@ -104,6 +124,7 @@ _SELECT = f"SELECT id, {_COLUMNS} FROM events"
 _AMOUNTS = "SELECT kind, coalesce(at, received_at), provider, micros, remaining_micros FROM events"
 
 _LAST_EVENT_ID = "last_event_id"
+_SET_MUTE = "INSERT OR REPLACE INTO mutes(app_id, slug, until_us) VALUES (?, ?, ?)"
 
 # SQLite primary result codes that mean "this file is damaged or not ours".
 _SQLITE_CORRUPT = 11
@@ -501,17 +522,55 @@ class Store:
         self._check_writable()
         if _keepable_id(value) is None:
             return
-        try:
-            self._conn.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
-                               (_LAST_EVENT_ID, value))
-        except sqlite3.DatabaseError as exc:
-            if self._recover_in_place(exc):
-                self.set_last_event_id(value)
-            else:
-                log.error("could not save the stream resume id: %s", exc)
+        self._write("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (_LAST_EVENT_ID, value),
+                    what="the stream resume id")
+
+    def mutes(self, app_id: str) -> dict[str, datetime | None]:
+        """The connections muted in app ``app_id``: slug → when the mute ends (None: until unmuted).
+
+        Ended mutes that :meth:`prune` has not deleted yet are included: whoever
+        applies them compares with its own clock.
+        """
+        mutes: dict[str, datetime | None] = {}
+        for slug, until in self._read_all("SELECT slug, until_us FROM mutes WHERE app_id = ?", (app_id,)):
+            try:  # read back as untrusted, like the resume id: a hand-edited file may hold anything
+                if not isinstance(slug, str) or not isinstance(until, int | None):
+                    raise TypeError(f"{type(slug).__name__}, {type(until).__name__}")
+                mutes[slug] = _from_micros(until) if until is not None else None
+            except (TypeError, OverflowError) as exc:
+                log.warning("event history: a stored mute cannot be read (%s); ignoring it", exc)
+        return mutes
+
+    def set_mute(self, app_id: str, slug: str, until: datetime | None) -> None:
+        """Mute connection ``slug`` of app ``app_id`` until ``until`` (None: until unmuted), replacing any mute."""
+        self._check_writable()
+        self._write(_SET_MUTE, (app_id, slug, _micros(until) if until is not None else None),
+                    what=f"the mute of {slug}")
+
+    def clear_mute(self, app_id: str, slug: str) -> None:
+        """Unmute connection ``slug`` of app ``app_id`` (nothing happens when it was not muted)."""
+        self._check_writable()
+        self._write("DELETE FROM mutes WHERE app_id = ? AND slug = ?", (app_id, slug),
+                    what=f"the unmute of {slug}")
+
+    def _write(self, sql: str, params: Sequence[Any], *, what: str) -> None:
+        """One small write outside the events table; a failure is logged, never raised.
+
+        What was written still holds for this session (the caller keeps it in
+        memory); only the next start would not see it.
+        """
+        for attempt in (1, 2):
+            try:
+                self._conn.execute(sql, params)
+                return
+            except sqlite3.DatabaseError as exc:
+                if attempt == 1 and self._recover_in_place(exc):
+                    continue
+                log.error("could not save %s: %s", what, exc)
+                return
 
     def prune(self) -> int:
-        """Apply retention (age and count); returns how many events were deleted."""
+        """Apply retention (age and count) and forget ended mutes; returns how many events were deleted."""
         if self.read_only:
             return 0
         self._since_prune = 0
@@ -526,6 +585,7 @@ class Store:
                     "(SELECT id FROM events ORDER BY id DESC LIMIT 1 OFFSET ?)",
                     (max(self.max_events, 0),),
                 ).rowcount
+                conn.execute("DELETE FROM mutes WHERE until_us <= ?", (_micros(datetime.now(timezone.utc)),))
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -773,7 +833,7 @@ def _rebuild(damaged: Path, work: Path) -> str:
 
 
 def _salvage(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
-    """Copy every readable event and the meta rows (the resume id) from a damaged ``src`` into an empty ``dst``."""
+    """Copy every readable event, the meta rows (the resume id) and the mutes from a damaged ``src`` into an empty ``dst``."""
     src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # not a database at all: raises
     _create_schema(dst)
     dst.execute("BEGIN IMMEDIATE")
@@ -785,6 +845,9 @@ def _salvage(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
         raise sqlite3.DatabaseError("nothing in it could be read")
     for name, value in meta:
         dst.execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (name, value))
+    with contextlib.suppress(sqlite3.DatabaseError):  # a mute is worth less than an event: best effort
+        for row in src.execute("SELECT app_id, slug, until_us FROM mutes").fetchall():
+            dst.execute(_SET_MUTE, row)
     dst.execute("COMMIT")
     return copied
 
@@ -848,13 +911,15 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         return
     if version == SCHEMA_VERSION:
         return
+    ours = ", ".join(f"'{name}'" for name in _OUR_TABLES)
     foreign = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('events', 'meta')"
+        f"SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ({ours})"
     ).fetchone()
     if foreign is not None:
         # Someone else's SQLite file at our path: never write into it.
         raise sqlite3.DatabaseError(f"not a Vendo Tray history (has table {foreign[0]!r})")
-    conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    upgrade = "".join(_UPGRADES[v] for v in range(version, SCHEMA_VERSION))
+    conn.executescript("BEGIN IMMEDIATE;" + upgrade + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -893,6 +958,11 @@ def _micros(when: datetime) -> int:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _from_micros(micros: int) -> datetime:
+    """The aware UTC time ``micros`` microseconds after the epoch (:func:`_micros` backwards)."""
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 def _int64(value: int | None) -> int | None:
