@@ -156,3 +156,22 @@ def test_the_shipped_sources_render(qapp, tmp_path: Path) -> None:
         for size, path in by_size.items():
             assert _png_dims(path.read_bytes()) == (size, size), name
     assert _qt_frames(result.ico) == list(icons.ICO_SIZES)
+
+
+def test_the_notification_png_follows_the_icon_source(qapp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PySide6.QtGui import QImage
+
+    from vendo_tray.ui import icons
+
+    (tmp_path / "vendo-tray-64.png").write_bytes(b"the PNG an older version cached")
+    first = icons.notification_png(tmp_path)
+    assert QImage(str(first)).width() == icons.NOTIFICATION_ICON_PX
+    assert icons.notification_png(tmp_path) == first  # rendered once, then reused
+    assert [p.name for p in tmp_path.iterdir()] == [first.name]  # the stale rendering is gone
+
+    # An upgrade that changes the icon: the next start renders the new one.
+    new_svg = tmp_path / "new.svg"
+    new_svg.write_text(icons.svg_path("vendo-tray").read_text().replace("<svg", "<svg data-v='2'", 1))
+    monkeypatch.setattr(icons, "svg_path", lambda name: new_svg)
+    second = icons.notification_png(tmp_path)
+    assert second != first and second.exists() and not first.exists()

@@ -45,7 +45,7 @@ from vendo_tray.core.settings import Settings, load_settings, save_settings  # n
 from vendo_tray.core.state import AppState, Phase  # noqa: E402
 from vendo_tray.ui import autostart  # noqa: E402
 from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
-from vendo_tray.ui.icons import app_icon, render_pixmap  # noqa: E402
+from vendo_tray.ui.icons import app_icon, notification_png, render_pixmap  # noqa: E402
 from vendo_tray.ui.notifier import Notifier  # noqa: E402
 from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
 from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
@@ -197,11 +197,7 @@ class TrayApp(QObject):
     def _notification_icon(self) -> Path | None:
         """A PNG of the app icon (notification servers read PNG everywhere; SVG not always)."""
         try:
-            path = paths.cache_dir() / "vendo-tray-64.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                render_pixmap("vendo-tray", 64).save(str(path), "PNG")
-            return path
+            return notification_png(paths.cache_dir())
         except OSError as exc:
             log.warning("cannot write the notification icon: %s", exc)
             return None

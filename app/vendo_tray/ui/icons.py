@@ -148,3 +148,30 @@ def icon_for_state(state: AppState) -> QIcon:
 
 def app_icon() -> QIcon:
     return tray_icon(APP_ICON)
+
+
+#: The notification icon's size: what notification servers show beside the text.
+NOTIFICATION_ICON_PX = 64
+
+
+def notification_png(cache_dir: Path) -> Path:
+    """The app icon as a PNG in ``cache_dir``, named by a digest of its SVG source.
+
+    WHY the digest: the file outlives the app; named by version or not at all, an
+    upgrade with a new icon would keep showing the old one in every notification.
+    Older renderings are removed when a new one is written.  Raises OSError.
+    """
+    import hashlib
+
+    digest = hashlib.sha256(svg_path("vendo-tray").read_bytes()).hexdigest()[:12]
+    path = cache_dir / f"vendo-tray-{NOTIFICATION_ICON_PX}-{digest}.png"
+    if path.exists():
+        return path
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for old in cache_dir.glob("vendo-tray-*.png"):
+        old.unlink(missing_ok=True)
+    tmp = path.with_suffix(".tmp.png")
+    if not render_pixmap("vendo-tray", NOTIFICATION_ICON_PX).save(str(tmp), "PNG"):
+        raise OSError(f"Qt could not write {tmp}")
+    tmp.replace(path)  # a crash mid-write never leaves a half PNG under the final name
+    return path
