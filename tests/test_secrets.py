@@ -159,3 +159,18 @@ def test_every_key_source_is_described_in_its_own_words() -> None:
     sentences = {describe_source(source) for source in KeySource}
     assert len(sentences) == len(KeySource) and describe_source(None) not in sentences
     assert KeyStore(env={"VENDO_API_KEY": "vendo_sk_env"}).lookup().source is KeySource.ENV
+
+
+def test_a_bounded_keyring_call_gives_up_on_a_call_that_never_answers() -> None:
+    """A terminal command must not hang on an unlock prompt nobody sees."""
+    import threading
+
+    from vendo_tray.core.secrets import KeyringTimeout, KeyringUnavailable, bounded
+
+    never = threading.Event()
+    with pytest.raises(KeyringTimeout, match="did not answer within 0.2 s"):
+        bounded(lambda: never.wait(30), timeout=0.2)
+    never.set()
+    assert bounded(lambda: "answer", timeout=5) == "answer"
+    with pytest.raises(KeyringUnavailable):  # the call's own failure, raised in the caller
+        bounded(lambda: KeyStore(backend=fail.Keyring(), env={}).read(), timeout=5)

@@ -1,7 +1,7 @@
-"""Command line: ``vendo-tray [--demo] | events | simulate | --self-test | --version``.
+"""Command line: ``vendo-tray [--demo] | events | apps | simulate | --self-test | --version``.
 
-Each command's module is imported only when chosen, so ``events`` and
-``simulate`` start without loading Qt.
+Each command's module is imported only when chosen, so ``events``, ``apps``
+and ``simulate`` start without loading Qt.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from vendo_tray import __version__
 
@@ -27,16 +28,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--self-test", action="store_true",
                         help="check that Qt, the tray, keyring, notifications, TLS and the simulator load; exit")
     parser.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
 
     events = sub.add_parser("events", help="print the live events stream, one line per event (like `stripe listen`)")
     events.add_argument("--json", action="store_true", help="print JSON lines")
     events.add_argument("--since", metavar="AGE",
                         help="first print stored history younger than AGE (30s, 15m, 1h, 2d)")
-    events.add_argument("--base-url", help="Vendo base URL (default: VENDO_BASE_URL or https://vendo.run)")
+    events.add_argument("--app", metavar="NAME",
+                        help="stream this app's events, with its own key and base URL (see `vendo-tray apps list`)")
+    events.add_argument("--base-url", help="Vendo base URL (default: the app's, VENDO_BASE_URL or https://vendo.run)")
     events.add_argument("--max-failures", metavar="N", type=_positive_int,
                         help="exit 1 after N failed connection attempts in a row "
                         "(default: keep retrying, as the tray app does, until Ctrl-C)")
+
+    apps = sub.add_parser("apps", help="list, add or remove the Vendo apps the tray watches",
+                          description="The key of `apps add` is read from standard input or a hidden "
+                          "prompt, never from an argument (other users can read arguments in the process list).")
+    actions = apps.add_subparsers(dest="apps_action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="each app: name, base URL, whether a key is stored (never the key)")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    add = actions.add_parser("add", help="test the key from standard input or a hidden prompt; save it if it works")
+    add.add_argument("name", metavar="NAME", help="a name of your choice (at most 32 characters)")
+    add.add_argument("--base-url", help="the app's Vendo base URL (default: https://vendo.run)")
+    remove = actions.add_parser("remove", help="delete the app's key from the keyring and drop it from the list")
+    remove.add_argument("name", metavar="NAME")
 
     simulate = sub.add_parser("simulate", help="run the Vendo-compatible simulator on 127.0.0.1")
     simulate.add_argument("--port", type=int, default=8765, help="TCP port (0 = any free port)")
@@ -47,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="emit today's kinds (live) or the seed edition's")
     simulate.add_argument("--ping", type=float, default=25.0, metavar="SECONDS", help="heartbeat interval")
     return parser
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """A command's usage error in one line, as every other failure of ``events`` and ``apps`` is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
 
 
 def _positive_int(text: str) -> int:
@@ -60,7 +82,16 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "apps":  # stray arguments may be the key: refused there, never echoed
+        from vendo_tray.apps_cli import run_apps
+
+        return run_apps(args.apps_action, name=getattr(args, "name", None),
+                        base_url=getattr(args, "base_url", None), json_out=getattr(args, "json", False),
+                        extra=extra, log_level=args.log_level)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.self_test:
         from vendo_tray.selftest import run_self_test
 
@@ -69,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vendo_tray.headless import run_events
 
         return run_events(json_lines=args.json, since=args.since, base_url=args.base_url,
-                          log_level=args.log_level, max_failures=args.max_failures)
+                          log_level=args.log_level, max_failures=args.max_failures, app=args.app)
     if args.command == "simulate":
         from vendo_tray.simulator.cli import run_simulator
 

@@ -30,7 +30,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, TextIO
@@ -47,6 +47,7 @@ from vendo_tray.client import (
 from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import RecentKeys, VendoEvent, normalize
 from vendo_tray.core.monitor import OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX
+from vendo_tray.core.secrets import KEYRING_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -85,21 +86,31 @@ def parse_age(text: str) -> timedelta:
 
 
 def run_events(json_lines: bool, since: str | None, base_url: str | None, log_level: str,
-               max_failures: int | None = None, pace: Pace = Pace()) -> int:
+               max_failures: int | None = None, pace: Pace = Pace(), app: str | None = None) -> int:
     """Entry point for ``vendo-tray events`` (see the module docstring for the contract)."""
+    with stderr_logging(log_level):
+        return _run(json_lines, since, base_url, max_failures, pace, app)
+
+
+@contextlib.contextmanager
+def stderr_logging(level: str) -> Iterator[None]:
+    """Log lines to stderr while a command runs, then the logging as it was.
+
+    Restored because a command may run more than once in one process (tests).
+    """
     root = logging.getLogger()
     saved = {name: logging.getLogger(name).level for name in ("", *_NOISY)}
-    handler = _setup_logging(log_level)
+    handler = _setup_logging(level)
     try:
-        return _run(json_lines, since, base_url, max_failures, pace)
+        yield
     finally:
         root.removeHandler(handler)
-        for name, level in saved.items():
-            logging.getLogger(name).setLevel(level)
+        for name, saved_level in saved.items():
+            logging.getLogger(name).setLevel(saved_level)
 
 
 def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures: int | None,
-         pace: Pace) -> int:
+         pace: Pace, app: str | None = None) -> int:
     try:
         age = parse_age(since) if since is not None else None
     except ValueError as exc:
@@ -108,7 +119,8 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
         sys.stdout.reconfigure(errors="replace")  # type: ignore[union-attr]  # a TextIOWrapper at run time; TextIO in the stub
     printer = Printer(sys.stdout, json_lines=json_lines)
     try:
-        return asyncio.run(_main(printer, age=age, base_url=base_url, max_failures=max_failures, pace=pace))
+        return asyncio.run(_main(printer, age=age, base_url=base_url, max_failures=max_failures,
+                                 pace=pace, app=app))
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except BrokenPipeError:
@@ -120,10 +132,20 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
 
 
 async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None,
-                max_failures: int | None = None, pace: Pace = Pace()) -> int:
+                max_failures: int | None = None, pace: Pace = Pace(), app: str | None = None) -> int:
     _stop_on_sigterm()
+    if app is None:
+        key = _key_from_env_or_keyring()
+    else:  # that app's key and base URL (an explicit --base-url still wins)
+        from vendo_tray.apps_cli import Failure, app_for_events
+
+        try:
+            profile, key = app_for_events(app)
+        except Failure as exc:
+            return _fail(str(exc), exc.code)
+        base_url = base_url or profile.base_url
     try:
-        client = AsyncVendo(api_key=_key_from_env_or_keyring(), base_url=base_url)
+        client = AsyncVendo(api_key=key, base_url=base_url)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
     async with client:
@@ -137,8 +159,9 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
         except asyncio.CancelledError:
             return EXIT_OK  # SIGTERM
         except AuthError as exc:
-            return _fail(f"the server rejected the API key: {exc}. Check VENDO_API_KEY or the key "
-                         "saved in Settings.", EXIT_KEY)
+            where = (f"the key of the app {app!r} (Settings, or `vendo-tray apps remove` and `add`)" if app
+                     else "VENDO_API_KEY or the key saved in Settings")
+            return _fail(f"the server rejected the API key: {exc}. Check {where}.", EXIT_KEY)
         except VendoError as exc:
             return _fail(str(exc), EXIT_STREAM)
 
@@ -179,35 +202,24 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
         await asyncio.sleep(delay)
 
 
-def _key_from_env_or_keyring(timeout: float = 5.0) -> str | None:
+def _key_from_env_or_keyring(timeout: float = KEYRING_TIMEOUT) -> str | None:
     """VENDO_API_KEY, else the key the tray app saved in the OS keyring.
 
-    A locked keyring can block on an unlock prompt forever, so the lookup runs
-    in a daemon thread and is abandoned after ``timeout`` seconds.
+    A locked keyring can block on an unlock prompt forever, so the lookup is
+    bounded (``core.secrets.bounded``) and abandoned after ``timeout`` seconds.
     """
-    import threading
-
-    from vendo_tray.core.secrets import KeyStore, SecretsError
+    from vendo_tray.core.secrets import KeyringTimeout, KeyStore, SecretsError, bounded
 
     store = KeyStore()
     if store.env_key():
         return store.env_key()
-    found: list[str | None] = []
-
-    def read() -> None:
-        try:
-            found.append(store.read())
-        except SecretsError as exc:  # no keyring is normal here: the no-key message follows
-            log.debug("no key from the keyring: %s", exc)
-            found.append(None)
-
-    worker = threading.Thread(target=read, daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if not found:
-        log.warning("the keyring did not answer within %.0f s; continuing without it", timeout)
-        return None
-    return found[0]
+    try:
+        return bounded(store.read, timeout)
+    except KeyringTimeout as exc:
+        log.warning("%s Continuing without it.", exc)
+    except SecretsError as exc:  # no keyring is normal here: the no-key message follows
+        log.debug("no key from the keyring: %s", exc)
+    return None
 
 
 @dataclass
@@ -327,8 +339,7 @@ def _fail(message: str, code: int) -> int:
 def _setup_logging(level: str) -> logging.Handler:
     """Log lines to stderr, secrets redacted; HTTP libraries kept quiet below DEBUG.
 
-    Returns the handler so the caller can remove it again (``run_events`` may
-    run more than once in one process, e.g. in tests).
+    Returns the handler so :func:`stderr_logging` can remove it again.
     """
     from vendo_tray.core.logs import RedactingFilter
 

@@ -101,6 +101,22 @@ class Liveness:
     at: float | None = None
 
 
+async def check_key(key: str, base_url: str, **client_options: Any) -> str:
+    """A real call to the connections endpoint; returns what answered or raises VendoError.
+
+    The one key test: the settings dialog's Test and ``vendo-tray apps add``
+    both make it before a key is saved.
+    """
+    try:
+        client = AsyncVendo(api_key=key, base_url=base_url, **client_options)
+    except ValueError as exc:
+        raise VendoError(str(exc)) from None
+    async with client:
+        connections = await client.connections.list()
+    host = urlsplit(base_url).netloc
+    return f"OK: {host} answered with {len(connections)} connections"
+
+
 def policy_prefs(settings: Settings) -> PolicyPrefs:
     """The policy's view of the user's settings."""
     return PolicyPrefs(
@@ -237,15 +253,8 @@ class Monitor:
         self.reconnect_now()
 
     async def test_key(self, key: str, base_url: str) -> str:
-        """A real call to the connections endpoint; returns what answered or raises VendoError."""
-        try:
-            client = AsyncVendo(api_key=key, base_url=base_url, **self._client_options)
-        except ValueError as exc:
-            raise VendoError(str(exc)) from None
-        async with client:
-            connections = await client.connections.list()
-        host = urlsplit(base_url).netloc
-        return f"OK: {host} answered with {len(connections)} connections"
+        """The settings dialog's Test: :func:`check_key` with this monitor's client options."""
+        return await check_key(key, base_url, **self._client_options)
 
     # ----------------------------------------------------------------- main loop
     async def run(self) -> None:

@@ -79,6 +79,10 @@ class KeyringLocked(SecretsError):
     """The keyring is locked, or the user dismissed the unlock prompt."""
 
 
+class KeyringTimeout(KeyringLocked):
+    """The keyring did not answer in time (:func:`bounded`): most likely an unlock prompt waits."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyLookup:
     """The key to use at start-up, where it came from, and why not if missing."""
@@ -247,6 +251,37 @@ class KeyStore:
         if env:
             return KeyLookup(env, KeySource.ENV)
         return self.stored_lookup()
+
+
+#: How long a command-line caller waits for the keyring (it may sit on an unlock prompt).
+KEYRING_TIMEOUT = 5.0
+
+
+def bounded(call: Callable[[], _T], timeout: float = KEYRING_TIMEOUT) -> _T:
+    """``call()`` (a keyring call) in a daemon thread, abandoned after ``timeout`` seconds.
+
+    A locked keyring can block on an unlock prompt forever; a terminal command
+    must not hang on it.  Returns what ``call`` returned or raises what it raised;
+    raises :class:`KeyringLocked` when it did not answer in time.
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, name="keyring-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not outcome:
+        raise KeyringTimeout(f"The keyring did not answer within {timeout:g} s (it may be waiting "
+                            "for you to unlock it). Unlock it and retry.")
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def claim_env_key(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
