@@ -22,6 +22,8 @@ from enum import StrEnum
 from itertools import islice
 from typing import Any
 
+from vendo_tray.core.apps import DEFAULT_APP_ID
+
 log = logging.getLogger(__name__)
 
 #: Longest text we keep from any single field; hostile servers send megabytes.
@@ -230,6 +232,8 @@ class VendoEvent:
     window: str | None = None
     pct: float | None = None
     data: Any = field(default=None, compare=False, repr=False)
+    #: The Vendo app (``core.apps.AppProfile.id``) whose stream sent it; the monitor tags it.
+    app: str = DEFAULT_APP_ID
 
     @property
     def subject(self) -> str:

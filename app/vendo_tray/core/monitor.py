@@ -39,9 +39,11 @@ from vendo_tray.client import AsyncVendo, StreamStatus
 from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
 from vendo_tray.client.events import give_up_text
 from vendo_tray.core.aio import cancel_and_wait, failure_of
+from vendo_tray.core.apps import DEFAULT_APP_ID, DEFAULT_APP_NAME, AppProfile
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.links import Links
 from vendo_tray.core.notices import Notice, Withdraw
+from vendo_tray.core.notify.text import for_app
 from vendo_tray.core.policy import Policy, PolicyPrefs
 from vendo_tray.core.reconciler import ClientSource, Reconciler, is_synthesized
 from vendo_tray.core.runway import runway_from
@@ -128,7 +130,13 @@ def policy_prefs(settings: Settings) -> PolicyPrefs:
 
 
 class Monitor:
-    """Owns the subscription, the store, the policy and the reconciler."""
+    """Owns one app's subscription, its policy and its reconciler, and writes its rows to the store.
+
+    ``app``: which Vendo app this is (``core.fleet`` runs one monitor per app); its
+    id tags the stored rows and the resume id, its name goes into notices when
+    :attr:`named`, and its base URL replaces ``settings.base_url``.  Without one,
+    the monitor is the default app of a pre-apps setup, at ``settings.base_url``.
+    """
 
     def __init__(
         self,
@@ -142,8 +150,14 @@ class Monitor:
         offline_retry: tuple[float, float] = (OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX),
         client_options: dict[str, Any] | None = None,
         stream_options: dict[str, Any] | None = None,
+        app: AppProfile | None = None,
     ) -> None:
         self.store = store
+        self._own_url = app is not None
+        self.app = app or AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, settings.base_url)
+        #: Notices start with the app's name (several apps are watched); the fleet sets it.
+        self.named = False
+        settings = self._bind(settings)
         self._settings = settings
         self._key = key
         self._clock = clock
@@ -189,6 +203,7 @@ class Monitor:
     def _emit_notices(self, items: list[Notice | Withdraw]) -> None:
         self._timers_changed.set()  # every policy input ends here: look at its deadline again
         for item in items:
+            item = for_app(item, self.app, named=self.named)
             for listener in self._listeners:
                 _safely(listener.notice, item)
 
@@ -216,9 +231,24 @@ class Monitor:
         self._emit_state(key_source=source if key else None)
         self.reconnect_now()
 
+    def _bind(self, settings: Settings) -> Settings:
+        """``settings`` as this app runs with them: with its own base URL when it has one."""
+        if self._own_url:
+            return settings.with_changes(base_url=self.app.base_url)
+        self.app = replace(self.app, base_url=settings.base_url)
+        return settings
+
+    def apply_app(self, app: AppProfile) -> None:
+        """The app was renamed or moved to another base URL (its id, rows and resume id stay)."""
+        if app.id != self.app.id:
+            raise ValueError("a monitor watches one app for its whole life")
+        self.app, self._own_url = app, True
+        self.apply_settings(self._settings)
+
     def apply_settings(self, settings: Settings) -> None:
         """Apply at once; a new base URL or link style restarts or rebuilds what depends on it."""
         old = self._settings
+        settings = self._bind(settings)
         self._settings = settings
         self.policy.update_prefs(policy_prefs(settings))
         if (settings.base_url, settings.keep_key_out_of_links) != (old.base_url, old.keep_key_out_of_links):
@@ -356,7 +386,7 @@ class Monitor:
         try:
             try:
                 async with client.events.subscribe(
-                    last_event_id=self.store.last_event_id(),
+                    last_event_id=self.store.last_event_id(self.app.id),
                     on_status=self._on_stream_status,
                     **self._stream_options,
                 ) as stream:
@@ -399,7 +429,7 @@ class Monitor:
                 self._reconciler.on_gap()  # a reconnect: catch up on what the replay may not hold
             self._was_live = True
             self._opened_at = time.time()
-            if self.store.last_event_id() is not None:  # resuming: a replay is on its way
+            if self.store.last_event_id(self.app.id) is not None:  # resuming: a replay is on its way
                 self.policy.begin_catch_up()
             self._live_since = self._clock()
             self._set_liveness("open")
@@ -435,7 +465,9 @@ class Monitor:
             await asyncio.sleep(0)  # a queue that is never empty would otherwise starve the UI
 
     def _handle(self, events: list[VendoEvent], resume_id: str | None = None) -> None:
-        fresh = self.store.add_many(events, last_event_id=resume_id)
+        app = self.app.id  # streamed and reconciler-made events alike are this app's
+        events = [e if e.app == app else replace(e, app=app) for e in events]
+        fresh = self.store.add_many(events, last_event_id=resume_id, app=app)
         snapshot = self.state.snapshot
         for event, is_new in zip(events, fresh):
             if not is_new:
@@ -518,7 +550,7 @@ class Monitor:
         self._runway_at, self._runway_stale = self._clock(), False
         balance = self.state.snapshot.balance
         try:
-            runway = runway_from(self.store, now=datetime.now(timezone.utc),
+            runway = runway_from(self.store, now=datetime.now(timezone.utc), app=self.app.id,
                                  balance_micros=balance.credits_remaining_micros if balance else None)
         except Exception:  # a bug in an estimate must not stop the ticks
             log.exception("estimating the runway failed")

@@ -50,13 +50,15 @@ class Action:
     kind: ActionKind
     url: str | None = None
     event_key: str | None = None
+    #: The Vendo app (``AppProfile.id``) it belongs to: its URL is checked against that app's host.
+    app: str | None = None
 
     def __repr__(self) -> str:
         # A re-authorize URL may carry the API key (app_key=); a logged or
         # printed action must never show it.
         url = redact_url(self.url) if self.url is not None else None
         return (f"Action(label={self.label!r}, kind={self.kind!s}, url={url!r}, "
-                f"event_key={self.event_key!r})")
+                f"event_key={self.event_key!r}, app={self.app!r})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -111,9 +111,10 @@ def estimate(points: Sequence[BalancePoint], *, balance_micros: int | None, now:
     return Runway(balance_micros, per_day=rates[basis], basis=basis)
 
 
-def runway_from(store: Store, *, balance_micros: int | None, now: datetime) -> Runway:
-    """:func:`estimate` over the last week of ``store``'s readings and the one before it (the baseline)."""
+def runway_from(store: Store, *, balance_micros: int | None, now: datetime, app: str | None = None) -> Runway:
+    """:func:`estimate` over the last week of ``store``'s readings (of ``app``: each app has its own
+    balance) and the one before it (the baseline)."""
     since = now - WEEK
-    baseline = store.last_amount(BALANCE_KINDS, since)
-    events = ([baseline] if baseline is not None else []) + store.amounts(BALANCE_KINDS, since)
+    baseline = store.last_amount(BALANCE_KINDS, since, app)
+    events = ([baseline] if baseline is not None else []) + store.amounts(BALANCE_KINDS, since, app)
     return estimate(balance_points(events), balance_micros=balance_micros, now=now)

@@ -150,7 +150,7 @@ def spend_history(events: Iterable[Billed], *, now: datetime, current_balance: i
 
 
 def history_from(store: Store, *, now: datetime, current_balance: int | None = None,
-                 days: int = DAYS, tz: tzinfo | None = None) -> SpendHistory:
-    """:func:`spend_history` over what ``store`` holds for the last ``days`` days."""
-    events = store.amounts(SPEND_KINDS, now - timedelta(days=days + 1))
+                 days: int = DAYS, tz: tzinfo | None = None, app: str | None = None) -> SpendHistory:
+    """:func:`spend_history` over what ``store`` holds for the last ``days`` days (of ``app``, else of all)."""
+    events = store.amounts(SPEND_KINDS, now - timedelta(days=days + 1), app)
     return spend_history(events, now=now, current_balance=current_balance, days=days, tz=tz)

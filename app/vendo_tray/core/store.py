@@ -42,11 +42,14 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from vendo_tray.core.apps import DEFAULT_APP_ID
 from vendo_tray.core.kinds import Kind, VendoEvent
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+#: 1: events and meta.  2: mutes.  3: ``events.app``, the Vendo app that sent each row (keys
+#: are unique per app, since two servers may both send ``evt_1``), and a resume id per app.
+SCHEMA_VERSION = 3
 
 #: Raw data longer than this (as JSON text) is stored truncated: a hostile or
 #: broken server must not be able to grow the history by megabytes per event.
@@ -66,6 +69,7 @@ _PRUNE_EVERY = 1_000
 _DATA_JSON = 0   # ``data`` column holds JSON text
 _DATA_TEXT = 1   # ``data`` column holds a repr or a truncated JSON text: read back as str
 
+#: Version 1, as it was first written (an upgrade from 0 goes through every step).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id               INTEGER PRIMARY KEY,
@@ -110,20 +114,67 @@ CREATE TABLE IF NOT EXISTS mutes (
 );
 """
 
-#: What takes a file from version N (the key) to N + 1.
-_UPGRADES = {0: _SCHEMA, 1: _MUTES_SCHEMA}
-_OUR_TABLES = ("events", "meta", "mutes")
-
-_COLUMNS = (
+#: The columns of versions 1 and 2; version 3 added ``app`` after them.
+_V1_COLUMNS = (
     "key, kind, grp, wire_kind, slug, connection_id, status, message, remaining_micros, "
     "provider, micros, win, pct, summary, needs_action, data, data_fmt, at, received_at, received_us"
 )
-_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 20)})"
-_INSERT_WITH_ID = f"INSERT OR IGNORE INTO events (id, {_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+_COLUMNS = _V1_COLUMNS + ", app"
+_INDEXES = ("events_received", "events_grp", "events_slug", "events_action")
+
+#: Version 3: ``key`` was unique across the file, and SQLite cannot drop that in place, so the
+#: table is rebuilt (one transaction; every row keeps its id and becomes the default app's).
+_APP_SCHEMA = "".join(f"DROP INDEX IF EXISTS {name};" for name in _INDEXES) + f"""
+ALTER TABLE events RENAME TO events_v2;
+CREATE TABLE events (
+    id               INTEGER PRIMARY KEY,
+    key              TEXT,
+    kind             TEXT NOT NULL,
+    grp              TEXT NOT NULL,
+    wire_kind        TEXT NOT NULL,
+    slug             TEXT,
+    connection_id    TEXT,
+    status           TEXT,
+    message          TEXT,
+    remaining_micros INTEGER,
+    provider         TEXT,
+    micros           INTEGER,
+    win              TEXT,
+    pct              REAL,
+    summary          TEXT NOT NULL,
+    needs_action     INTEGER NOT NULL,
+    data             TEXT,
+    data_fmt         INTEGER NOT NULL,
+    at               TEXT,
+    received_at      TEXT NOT NULL,
+    received_us      INTEGER NOT NULL,
+    app              TEXT NOT NULL DEFAULT '{DEFAULT_APP_ID}',
+    UNIQUE (app, key)
+);
+INSERT INTO events (id, {_COLUMNS}) SELECT id, {_V1_COLUMNS}, '{DEFAULT_APP_ID}' FROM events_v2;
+DROP TABLE events_v2;
+CREATE INDEX events_received ON events(received_us);
+CREATE INDEX events_grp ON events(grp);
+CREATE INDEX events_slug ON events(slug);
+CREATE INDEX events_action ON events(needs_action) WHERE needs_action = 1;
+"""
+
+#: What takes a file from version N (the key) to N + 1.
+_UPGRADES = {0: _SCHEMA, 1: _MUTES_SCHEMA, 2: _APP_SCHEMA}
+_OUR_TABLES = ("events", "meta", "mutes")
+
+_INSERT = f"INSERT OR IGNORE INTO events ({_COLUMNS}) VALUES ({', '.join('?' * 21)})"
+_INSERT_WITH_ID = f"INSERT OR IGNORE INTO events (id, {_COLUMNS}) VALUES ({', '.join('?' * 22)})"
 _SELECT = f"SELECT id, {_COLUMNS} FROM events"
 _AMOUNTS = "SELECT kind, coalesce(at, received_at), provider, micros, remaining_micros FROM events"
 
 _LAST_EVENT_ID = "last_event_id"
+
+
+def _resume_name(app: str) -> str:
+    """The meta row of ``app``'s resume id (the default app's is the one version 1 wrote)."""
+    return _LAST_EVENT_ID if app == DEFAULT_APP_ID else f"{_LAST_EVENT_ID}:{app}"
+
 _SET_MUTE = "INSERT OR REPLACE INTO mutes(app_id, slug, until_us) VALUES (?, ?, ?)"
 
 # SQLite primary result codes that mean "this file is damaged or not ours".
@@ -163,20 +214,24 @@ class EventFilter:
     slug: str | None = None
     text: str | None = None
     needs_action: bool = False
+    #: One Vendo app's rows (``AppProfile.id``), or every app's.
+    app: str | None = None
 
     def store_kwargs(self) -> dict[str, Any]:
         """As keyword arguments of :meth:`Store.count` and :meth:`Store.page`."""
-        return {"groups": self.groups, "slug": self.slug, "text": self.text, "needs_action": self.needs_action}
+        return {"groups": self.groups, "slug": self.slug, "text": self.text,
+                "needs_action": self.needs_action, "app": self.app}
 
     @classmethod
     def of(cls, groups: Iterable[str] | None, slug: str | None, text: str | None,
-           needs_action: bool) -> EventFilter:
+           needs_action: bool, app: str | None = None) -> EventFilter:
         """Normalized, so two filters that select the same rows compare equal (the page hint)."""
         return cls(
             groups=tuple(sorted(set(groups))) if groups is not None else None,
             slug=slug or None,
             text=text.strip() or None if text else None,
             needs_action=bool(needs_action),
+            app=app or None,
         )
 
     def where(self) -> tuple[list[str], list[Any]]:
@@ -193,6 +248,9 @@ class EventFilter:
             params.append(self.slug)
         if self.needs_action:
             clauses.append("needs_action = 1")
+        if self.app is not None:
+            clauses.append("app = ?")
+            params.append(self.app)
         if self.text is not None:
             pattern = "%" + escape_like(self.text) + "%"
             fields = ("summary", "wire_kind", "slug", "connection_id", "message", "status", "provider")
@@ -223,7 +281,7 @@ class Store:
         self.recovered_from: Path | None = None
         #: A one-line explanation when history is degraded (e.g. kept in memory only).
         self.problem: str | None = None
-        self._fallback_keys: OrderedDict[str, None] = OrderedDict()
+        self._fallback_keys: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._since_prune = 0
         # (filters, next offset, last id) of the previous page(), for keyset continuation.
         self._page_hint: tuple[EventFilter, int, int] | None = None
@@ -288,8 +346,23 @@ class Store:
         except BaseException:
             conn.close()
             raise
+        if read_only and _older_schema(conn):
+            conn.close()  # a reader must not upgrade the app's file: it reads an upgraded copy
+            return cls._open_upgraded_copy(path, retention_days=retention_days, max_events=max_events)
         return cls(conn, path=path, read_only=read_only, retention_days=retention_days,
                    max_events=max_events)
+
+    @classmethod
+    def _open_upgraded_copy(cls, path: Path, *, retention_days: float, max_events: int) -> Store:
+        """A file of an older schema, for a reader: copied into memory and upgraded there."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            _copy_readonly(path, memory)
+            _create_schema(memory)
+        except BaseException:
+            memory.close()
+            raise
+        return cls(memory, path=path, read_only=True, retention_days=retention_days, max_events=max_events)
 
     @classmethod
     def _open_memory(cls, *, retention_days: float, max_events: int) -> Store:
@@ -420,16 +493,19 @@ class Store:
     # ------------------------------------------------------------------ writing
 
     def add(self, event: VendoEvent, *, last_event_id: str | None = None) -> bool:
-        """Store one event; False only if its key is already stored.
+        """Store one event; False only if its app already has an event with its key.
 
-        ``last_event_id``, when given, is persisted in the same transaction, so
-        after a crash the resume id never points past an event we did not keep.
+        ``last_event_id``, when given, is persisted (as ``event.app``'s) in the same
+        transaction, so after a crash the resume id never points past an event we did not keep.
         """
-        return self.add_many((event,), last_event_id=last_event_id)[0]
+        return self.add_many((event,), last_event_id=last_event_id, app=event.app)[0]
 
-    def add_many(self, events: Iterable[VendoEvent], *,
-                 last_event_id: str | None = None) -> list[bool]:
-        """Store a burst in one transaction; per event, True if it was new."""
+    def add_many(self, events: Iterable[VendoEvent], *, last_event_id: str | None = None,
+                 app: str = DEFAULT_APP_ID) -> list[bool]:
+        """Store a burst in one transaction; per event, True if it was new (for its app).
+
+        ``last_event_id`` is app ``app``'s resume id: each app's stream resumes on its own.
+        """
         self._check_writable()
         batch = list(events)
         last_event_id = _keepable_id(last_event_id)
@@ -437,12 +513,12 @@ class Store:
             return []
         rows = [_to_row(e) for e in batch]
         try:
-            result = self._insert(rows, last_event_id)
+            result = self._insert(rows, last_event_id, app)
         except sqlite3.DatabaseError as exc:
             if not self._recover_in_place(exc):
                 return self._remember_unstored(batch, exc)
             try:
-                result = self._insert(rows, last_event_id)
+                result = self._insert(rows, last_event_id, app)
             except sqlite3.DatabaseError as again:
                 return self._remember_unstored(batch, again)
         self._page_hint = None
@@ -451,7 +527,7 @@ class Store:
             self.prune()
         return result
 
-    def _insert(self, rows: list[tuple[Any, ...]], last_event_id: str | None) -> list[bool]:
+    def _insert(self, rows: list[tuple[Any, ...]], last_event_id: str | None, app: str) -> list[bool]:
         conn = self._conn
         result: list[bool] = []
         conn.execute("BEGIN IMMEDIATE")
@@ -461,7 +537,7 @@ class Store:
                 result.append(execute(_INSERT, row).rowcount == 1)
             if last_event_id is not None:
                 execute("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)",
-                        (_LAST_EVENT_ID, last_event_id))
+                        (_resume_name(app), last_event_id))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -479,10 +555,10 @@ class Store:
         for event in batch:
             if event.key is None:
                 result.append(True)
-            elif event.key in self._fallback_keys:
+            elif (event.app, event.key) in self._fallback_keys:
                 result.append(False)
             else:
-                self._fallback_keys[event.key] = None
+                self._fallback_keys[(event.app, event.key)] = None
                 if len(self._fallback_keys) > _FALLBACK_KEYS:
                     self._fallback_keys.popitem(last=False)
                 result.append(True)
@@ -503,13 +579,13 @@ class Store:
         self._page_hint = None
         return True
 
-    def last_event_id(self) -> str | None:
-        """The stream's resume id (``Last-Event-ID``), persisted across restarts.
+    def last_event_id(self, app: str = DEFAULT_APP_ID) -> str | None:
+        """App ``app``'s stream resume id (``Last-Event-ID``), persisted across restarts.
 
         Read back as untrusted: a file edited or damaged by someone else may
         hold anything there, and only text is a resume point.
         """
-        row = self._read_one("SELECT value FROM meta WHERE name = ?", (_LAST_EVENT_ID,))
+        row = self._read_one("SELECT value FROM meta WHERE name = ?", (_resume_name(app),))
         value = row[0] if row else None
         if value is None or isinstance(value, str):
             return value
@@ -517,12 +593,12 @@ class Store:
                     type(value).__name__)
         return None
 
-    def set_last_event_id(self, value: str) -> None:
-        """Persist the resume id (prefer ``add(..., last_event_id=)``: atomic with the event)."""
+    def set_last_event_id(self, value: str, app: str = DEFAULT_APP_ID) -> None:
+        """Persist app ``app``'s resume id (prefer ``add(..., last_event_id=)``: atomic with the event)."""
         self._check_writable()
         if _keepable_id(value) is None:
             return
-        self._write("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (_LAST_EVENT_ID, value),
+        self._write("INSERT OR REPLACE INTO meta(name, value) VALUES (?, ?)", (_resume_name(app), value),
                     what="the stream resume id")
 
     def mutes(self, app_id: str) -> dict[str, datetime | None]:
@@ -603,15 +679,15 @@ class Store:
     # ------------------------------------------------------------------ reading
 
     def count(self, *, groups: Iterable[str] | None = None, slug: str | None = None,
-              text: str | None = None, needs_action: bool = False) -> int:
+              text: str | None = None, needs_action: bool = False, app: str | None = None) -> int:
         """How many stored events match the filters."""
-        clauses, params = EventFilter.of(groups, slug, text, needs_action).where()
+        clauses, params = EventFilter.of(groups, slug, text, needs_action, app).where()
         row = self._read_one("SELECT count(*) FROM events" + _where(clauses), params)
         return int(row[0]) if row else 0
 
     def page(self, offset: int, limit: int, *, groups: Iterable[str] | None = None,
              slug: str | None = None, text: str | None = None,
-             needs_action: bool = False) -> list[VendoEvent]:
+             needs_action: bool = False, app: str | None = None) -> list[VendoEvent]:
         """Events ``offset .. offset+limit`` of the filtered history, newest first.
 
         Consecutive pages (offset equal to the previous offset + its length,
@@ -620,7 +696,7 @@ class Store:
         """
         if limit <= 0 or offset < 0:
             return []
-        filters = EventFilter.of(groups, slug, text, needs_action)
+        filters = EventFilter.of(groups, slug, text, needs_action, app)
         hint = self._page_hint
         if offset and hint is not None and hint[0] == filters and hint[1] == offset:
             rows = self._page_rows(filters, limit, before=hint[2], offset=0)
@@ -631,13 +707,13 @@ class Store:
 
     def page_before(self, before_id: int | None, limit: int, *,
                     groups: Iterable[str] | None = None, slug: str | None = None,
-                    text: str | None = None,
-                    needs_action: bool = False) -> list[tuple[int, VendoEvent]]:
+                    text: str | None = None, needs_action: bool = False,
+                    app: str | None = None) -> list[tuple[int, VendoEvent]]:
         """Keyset paging: up to ``limit`` (row id, event) pairs older than ``before_id``.
 
         ``before_id=None`` starts at the newest.  Cost does not grow with depth.
         """
-        filters = EventFilter.of(groups, slug, text, needs_action)
+        filters = EventFilter.of(groups, slug, text, needs_action, app)
         rows = self._page_rows(filters, limit, before=before_id, offset=0)
         return [(r[0], _from_row(r)) for r in rows]
 
@@ -650,22 +726,26 @@ class Store:
         sql = _SELECT + _where(clauses) + " ORDER BY id DESC LIMIT ? OFFSET ?"
         return self._read_all(sql, [*params, limit, offset])
 
-    def get(self, key_or_rowid: str | int) -> VendoEvent | None:
-        """One event by its key (str) or row id (int)."""
+    def get(self, key_or_rowid: str | int, app: str | None = None) -> VendoEvent | None:
+        """One event by its row id (int), or by its key (str) within ``app`` (any app: the newest)."""
         if isinstance(key_or_rowid, bool):
             return None
         if isinstance(key_or_rowid, int):
             row = self._read_one(_SELECT + " WHERE id = ?", (key_or_rowid,))
+        elif app is None:
+            row = self._read_one(_SELECT + " WHERE key = ? ORDER BY id DESC LIMIT 1", (key_or_rowid,))
         else:
-            row = self._read_one(_SELECT + " WHERE key = ?", (key_or_rowid,))
+            row = self._read_one(_SELECT + " WHERE key = ? AND app = ?", (key_or_rowid, app))
         return _from_row(row) if row else None
 
-    def recent(self, since: datetime) -> list[VendoEvent]:
-        """Events received at or after ``since``, oldest first (``events --since``)."""
-        rows = self._read_all(_SELECT + " WHERE received_us >= ? ORDER BY id ASC", (_micros(since),))
+    def recent(self, since: datetime, app: str | None = None) -> list[VendoEvent]:
+        """Events (of ``app``, else of every app) received at or after ``since``, oldest first (``events --since``)."""
+        clause, params = _app_is(app)
+        rows = self._read_all(_SELECT + f" WHERE received_us >= ?{clause} ORDER BY id ASC",
+                              (_micros(since), *params))
         return [_from_row(r) for r in rows]
 
-    def amounts(self, kinds: Iterable[Kind], since: datetime) -> list[Amount]:
+    def amounts(self, kinds: Iterable[Kind], since: datetime, app: str | None = None) -> list[Amount]:
         """The figures of events of ``kinds`` received at or after ``since``, oldest first.
 
         WHY not whole events: the Spend view and the runway read weeks of billing
@@ -673,19 +753,23 @@ class Store:
         about 7× more per row, 350 ms for 50,000 rows against 50 ms.
         """
         clause, names = _kind_in(kinds)
-        sql = _AMOUNTS + f" WHERE {clause} AND received_us >= ? ORDER BY id ASC"
-        return [_amount(r) for r in self._read_all(sql, (*names, _micros(since)))]
+        app_clause, app_params = _app_is(app)
+        sql = _AMOUNTS + f" WHERE {clause} AND received_us >= ?{app_clause} ORDER BY id ASC"
+        return [_amount(r) for r in self._read_all(sql, (*names, _micros(since), *app_params))]
 
-    def last_amount(self, kinds: Iterable[Kind], before: datetime) -> Amount | None:
-        """The figures of the newest event of ``kinds`` received before ``before``."""
+    def last_amount(self, kinds: Iterable[Kind], before: datetime, app: str | None = None) -> Amount | None:
+        """The figures of the newest event of ``kinds`` (of ``app``, else any) received before ``before``."""
         clause, names = _kind_in(kinds)
-        sql = _AMOUNTS + f" WHERE {clause} AND received_us < ? ORDER BY received_us DESC LIMIT 1"
-        row = self._read_one(sql, (*names, _micros(before)))
+        app_clause, app_params = _app_is(app)
+        sql = _AMOUNTS + f" WHERE {clause} AND received_us < ?{app_clause} ORDER BY received_us DESC LIMIT 1"
+        row = self._read_one(sql, (*names, _micros(before), *app_params))
         return _amount(row) if row else None
 
-    def slugs(self) -> list[str]:
-        """Every connection slug seen in history, sorted (for the connection filter)."""
-        rows = self._read_all("SELECT DISTINCT slug FROM events WHERE slug IS NOT NULL ORDER BY slug", ())
+    def slugs(self, app: str | None = None) -> list[str]:
+        """Every connection slug seen in history (of ``app``, else of every app), sorted."""
+        clause, params = _app_is(app)
+        rows = self._read_all("SELECT DISTINCT slug FROM events WHERE slug IS NOT NULL"
+                              f"{clause} ORDER BY slug", params)
         return [r[0] for r in rows]
 
     def _read_one(self, sql: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
@@ -766,6 +850,11 @@ def _check_readable(conn: sqlite3.Connection) -> None:
     row = conn.execute("PRAGMA quick_check(1)").fetchone()
     if not row or row[0] != "ok":
         raise _Damaged(f"integrity check failed: {row[0] if row else 'no answer'}")
+
+
+def _older_schema(conn: sqlite3.Connection) -> bool:
+    version: int = conn.execute("PRAGMA user_version").fetchone()[0]
+    return 0 < version < SCHEMA_VERSION
 
 
 def _cannot_write(exc: BaseException) -> bool:
@@ -854,8 +943,9 @@ def _salvage(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
 
 def _readable_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
     """Every event row a damaged file still gives, in id order, stepping over damaged stretches."""
-    chunk = f"SELECT id, {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT 500"
-    one = f"SELECT id, {_COLUMNS} FROM events WHERE id = ?"
+    columns = f"{_V1_COLUMNS}, {_app_column(conn)}"
+    chunk = f"SELECT id, {columns} FROM events WHERE id > ? ORDER BY id LIMIT 500"
+    one = f"SELECT id, {columns} FROM events WHERE id = ?"
     try:
         top = conn.execute("SELECT max(id) FROM events").fetchone()[0]
     except sqlite3.DatabaseError:
@@ -882,6 +972,15 @@ def _readable_rows(conn: sqlite3.Connection) -> Iterator[tuple[Any, ...]]:
             if row is not None:
                 misses = 0
                 yield row
+
+
+def _app_column(conn: sqlite3.Connection) -> str:
+    """How to read each row's app from a damaged file: its ``app`` column, or the one app before version 3."""
+    try:
+        names = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+    except sqlite3.DatabaseError:
+        names = set()
+    return "app" if "app" in names else f"'{DEFAULT_APP_ID}'"
 
 
 def _readable_meta(conn: sqlite3.Connection) -> list[tuple[Any, Any]]:
@@ -920,6 +1019,8 @@ def _create_schema(conn: sqlite3.Connection) -> None:
         raise sqlite3.DatabaseError(f"not a Vendo Tray history (has table {foreign[0]!r})")
     upgrade = "".join(_UPGRADES[v] for v in range(version, SCHEMA_VERSION))
     conn.executescript("BEGIN IMMEDIATE;" + upgrade + f"PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
+    if version:
+        log.info("event history upgraded from schema %d to %d", version, SCHEMA_VERSION)
 
 
 def _is_corruption(exc: sqlite3.DatabaseError) -> bool:
@@ -943,6 +1044,11 @@ def _kind_in(kinds: Iterable[Kind]) -> tuple[str, list[str]]:
     """A ``kind IN (...)`` clause and its parameters (an empty set matches nothing)."""
     names = sorted({Kind(k).value for k in kinds})
     return (f"kind IN ({', '.join('?' * len(names))})" if names else "0"), names
+
+
+def _app_is(app: str | None) -> tuple[str, tuple[str, ...]]:
+    """An ``AND app = ?`` clause and its parameter, or nothing for every app."""
+    return ("", ()) if app is None else (" AND app = ?", (app,))
 
 
 def _where(clauses: list[str]) -> str:
@@ -1009,13 +1115,13 @@ def _to_row(e: VendoEvent) -> tuple[Any, ...]:
         _int64(e.remaining_micros), e.provider, _int64(e.micros), e.window, e.pct, e.summary,
         1 if e.needs_action else 0, data, fmt,
         e.at.isoformat() if e.at is not None else None,
-        e.received_at.isoformat(), _micros(e.received_at),
+        e.received_at.isoformat(), _micros(e.received_at), e.app,
     )
 
 
 def _from_row(r: tuple[Any, ...]) -> VendoEvent:
     (_id, key, kind, _grp, wire_kind, slug, connection_id, status, message, remaining, provider,
-     micros, window, pct, _summary, _action, data, fmt, at, received_at, _received_us) = r
+     micros, window, pct, _summary, _action, data, fmt, at, received_at, _received_us, app) = r
     try:
         k = Kind(kind)
     except ValueError:
@@ -1024,5 +1130,5 @@ def _from_row(r: tuple[Any, ...]) -> VendoEvent:
         kind=k, wire_kind=wire_kind, key=key, received_at=datetime.fromisoformat(received_at),
         at=datetime.fromisoformat(at) if at else None, slug=slug, connection_id=connection_id,
         status=status, message=message, remaining_micros=remaining, provider=provider,
-        micros=micros, window=window, pct=pct, data=_decode_data(data, fmt),
+        micros=micros, window=window, pct=pct, data=_decode_data(data, fmt), app=app,
     )

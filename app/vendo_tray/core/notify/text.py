@@ -8,11 +8,12 @@ that parse markup, and escaping twice would show "&amp;lt;" on the others.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vendo_tray.client.safety import plain
+from vendo_tray.core.apps import DEFAULT_APP_ID, AppProfile
 from vendo_tray.core.kinds import VendoEvent
-from vendo_tray.core.notices import Action, ActionKind, Notice, Topic, Urgency
+from vendo_tray.core.notices import Action, ActionKind, Notice, Topic, Urgency, Withdraw
 from vendo_tray.core.state import Snapshot
 
 TITLE_MAX = 80
@@ -61,3 +62,20 @@ def url_action(label: str, url: str | None, event_key: str | None) -> Action:
     if url is None:
         return Action(label, ActionKind.OPEN_WINDOW, event_key=event_key)
     return Action(label, ActionKind.OPEN_URL, url=url)
+
+
+def for_app(item: Notice | Withdraw, app: AppProfile, *, named: bool) -> Notice | Withdraw:
+    """``item`` as app ``app``'s: the one place a notice learns which app it is about.
+
+    Its subject is the app's own (two apps' connection ids may collide; the default
+    app keeps the subjects it always had), its actions carry the app (their links
+    are checked against that app's host), and with ``named`` (several apps are
+    watched) the title starts with the app's name: "prod · Slack needs re-authorization".
+    """
+    subject = item.subject if app.id == DEFAULT_APP_ID else f"{app.id}/{item.subject}"
+    if isinstance(item, Withdraw):
+        return replace(item, subject=subject)
+    title = plain(f"{app.name} · {item.title}", TITLE_MAX) if named else item.title
+    default = replace(item.default, app=app.id) if item.default is not None else None
+    buttons = tuple(replace(button, app=app.id) for button in item.buttons)
+    return replace(item, subject=subject, title=title, default=default, buttons=buttons)
