@@ -24,9 +24,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from vendo_tray.core.spend import BALANCE_KINDS, BalancePoint, balance_points
-from vendo_tray.core.store import Store
+
+if TYPE_CHECKING:  # the tray renders runway text before the store (and sqlite3) is loaded
+    from vendo_tray.core.store import Store
 
 DAY = timedelta(days=1)
 WEEK = timedelta(days=7)

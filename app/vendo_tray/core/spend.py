@@ -20,10 +20,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from vendo_tray.core.kinds import Kind
-from vendo_tray.core.store import Store
+
+if TYPE_CHECKING:  # the tray renders runway text before the store (and sqlite3) is loaded
+    from vendo_tray.core.store import Store
 
 log = logging.getLogger(__name__)
 
