@@ -15,7 +15,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRectF, Qt
+from PySide6.QtCore import QByteArray, QRectF
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
@@ -25,6 +25,10 @@ from vendo_tray.resources import APP_ICON
 
 #: Sizes panels actually use (16 classic, 22/24 GNOME/KDE, 32/48/64 HiDPI).
 SIZES = (16, 22, 24, 32, 48, 64)
+#: Qt.GlobalColor.transparent. WHY not ``Qt``: PySide6 builds the whole ``Qt`` namespace
+#: (hundreds of enums) on first import, about 20 ms and 1.3 MB, and nothing else a live
+#: idle session loads needs it; the badge (an attention state) imports it when first drawn.
+TRANSPARENT = QColor(0, 0, 0, 0)
 
 
 class TrayIconName(StrEnum):
@@ -88,7 +92,7 @@ def render_pixmap(name: str, size: int, badge: int = 0, dpr: float = 1.0) -> QPi
     """Draw icon ``name`` at ``size`` logical pixels, with an optional count badge."""
     device = max(1, round(size * dpr))
     pixmap = QPixmap(device, device)
-    pixmap.fill(Qt.GlobalColor.transparent)
+    pixmap.fill(TRANSPARENT)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
@@ -106,6 +110,8 @@ def _paint_badge(painter: QPainter, size: int, count: int) -> None:
     Small panels get a bigger badge (relative to the icon) and "+" instead of
     "9+", because two digits cannot be read in 8 device pixels.
     """
+    from PySide6.QtCore import Qt  # see TRANSPARENT
+
     small = size < 28
     if count < 10:
         text = str(count)
