@@ -14,10 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import qasync
 from PySide6.QtCore import QObject, QTimerEvent
+
+#: Most threads the loop's executor runs at once (``asyncio.to_thread``, getaddrinfo).
+WORKERS = 4
 
 
 class _TimerHandle(asyncio.Handle):
@@ -94,11 +98,18 @@ class _Timers(QObject):
 
 
 class QEventLoop(qasync.QEventLoop):  # type: ignore[misc]  # qasync is untyped
-    """qasync's loop whose cancelled timers stop at once instead of firing for nothing."""
+    """qasync's loop whose cancelled timers stop at once instead of firing for nothing,
+    and whose worker threads start only when there is work for them.
+
+    qasync's default executor starts ten QThreads at the first ``to_thread`` or DNS
+    lookup, and they sit idle for the app's lifetime: the app needs a thread for the
+    keyring read at start and for the name lookups of new connections, rarely two at once.
+    """
 
     def __init__(self, app: Any = None) -> None:
         super().__init__(app)
         self._timer = _Timers(self)
+        self.set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="vendo-worker"))
 
     def call_later(self, delay: float, callback: Callable[..., object], *args: Any,
                    context: contextvars.Context | None = None) -> asyncio.Handle:
