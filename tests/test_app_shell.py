@@ -123,7 +123,7 @@ def test_quitting_stops_looking_for_a_tray(qapp, loop, tmp_path: Path) -> None:
     an app that was shutting down, and a later check touched the disposed tray."""
     shell = _shell(qapp, tmp_path, demo=False)
     shell.bridge = MonitorBridge(shell)
-    shell._dock_or_fall_back()  # offscreen: there is no tray
+    shell._fall_back()  # offscreen: there is no tray
     assert shell._tray_timer is not None and shell._tray_timer.isActive()
     loop.run_until_complete(shell._shutdown())
     assert not shell._tray_timer.isActive()

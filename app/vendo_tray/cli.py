@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vendo_tray.simulator.cli import run_simulator
 
         return run_simulator(args)
-    from vendo_tray.ui.app import run_app
+    from vendo_tray.ui.launch import run_app
 
     return run_app(demo=args.demo, log_level=args.log_level)
 

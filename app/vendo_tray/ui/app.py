@@ -4,7 +4,7 @@ Everything here is plumbing.  The monitor (core) decides states and notices;
 this module creates the pieces, connects signals to monitor calls, and owns
 the process lifecycle:
 
-* one instance per user (a second launch shows our window and exits 0);
+* one instance per user (``ui.launch`` holds the guard; a second launch shows our window);
 * the key from VENDO_API_KEY or the keyring (read off the GUI thread);
 * ``--demo``: the simulator in-process on a free loopback port, and the
   monitor pointed at it with the simulator's key (nothing is persisted);
@@ -20,38 +20,33 @@ import asyncio
 import contextlib
 import logging
 import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-_STARTED = time.perf_counter()
-
-from PySide6.QtCore import QObject, QTimer, QUrl  # noqa: E402
-from PySide6.QtGui import QDesktopServices  # noqa: E402
-from PySide6.QtWidgets import (  # noqa: E402
+from PySide6.QtCore import QObject, QTimer, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
     QApplication,
     QMessageBox,
 )
 
-from vendo_tray import APP_NAME, __version__  # noqa: E402
-from vendo_tray.core import paths  # noqa: E402
-from vendo_tray.core.aio import cancel_and_wait  # noqa: E402
-from vendo_tray.core.logs import setup_logging  # noqa: E402
-from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw  # noqa: E402
-from vendo_tray.core.secrets import KeySource, KeyStore, claim_env_key  # noqa: E402
-from vendo_tray.core.settings import Settings, load_settings, save_settings  # noqa: E402
-from vendo_tray.core.state import AppState, Phase  # noqa: E402
-from vendo_tray.ui import autostart  # noqa: E402
-from vendo_tray.ui.bridge import MonitorBridge  # noqa: E402
-from vendo_tray.ui.icons import app_icon, notification_png, render_pixmap  # noqa: E402
-from vendo_tray.ui.notifier import Notifier  # noqa: E402
-from vendo_tray.ui.single_instance import SingleInstance  # noqa: E402
-from vendo_tray.ui.tray import TrayController, status_line  # noqa: E402
+from vendo_tray import APP_NAME, __version__
+from vendo_tray.core import paths
+from vendo_tray.core.aio import cancel_and_wait
+from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw
+from vendo_tray.core.secrets import KeySource, KeyStore
+from vendo_tray.core.settings import Settings, load_settings, save_settings
+from vendo_tray.core.state import AppState, Phase
+from vendo_tray.ui import autostart
+from vendo_tray.ui.bridge import MonitorBridge
+from vendo_tray.ui.icons import app_icon, notification_png, render_pixmap
+from vendo_tray.ui.notifier import Notifier
+from vendo_tray.ui.tray import TrayController, status_line
 
 if TYPE_CHECKING:  # loaded on first use: most sessions never open them
     from vendo_tray.ui.licenses_dialog import LicensesDialog
+    from vendo_tray.ui.single_instance import SingleInstance
     from vendo_tray.ui.window import MainWindow
 
 log = logging.getLogger(__name__)
@@ -75,7 +70,8 @@ class TrayApp(QObject):
     """Creates and connects every part; :meth:`main` runs until Quit."""
 
     def __init__(self, app: QApplication, *, demo: bool, log_path: Path,
-                 keystore: KeyStore | None = None, config_dir: Path | None = None) -> None:
+                 keystore: KeyStore | None = None, config_dir: Path | None = None,
+                 tray: TrayController | None = None) -> None:
         super().__init__()
         self.app = app
         self.demo = demo
@@ -98,10 +94,14 @@ class TrayApp(QObject):
         self._last_icon: str | None = None
         self._about: QMessageBox | None = None
         self._licenses: LicensesDialog | None = None
-        self.tray = TrayController(self)
+        self.tray = tray or TrayController()  # ui.launch shows it before this module loads
+        self.tray.setParent(self)
 
     # ------------------------------------------------------------------ start
     async def main(self) -> int:
+        # One loop turn first: Qt paints the tray icon ui.launch has shown (its first
+        # expose arrives now) before the engine below loads, which takes longer.
+        await asyncio.sleep(0)
         settings = load_settings(self.config_dir)
         self._saved_base_url = settings.base_url
         env_url = os.environ.get(BASE_URL_ENV, "").strip()
@@ -120,6 +120,8 @@ class TrayApp(QObject):
         with contextlib.suppress(Exception):
             settings = settings.with_changes(start_at_login=self.autostart.is_enabled())
         self._build(settings, key, source)
+        if not self.tray.is_visible():
+            self._fall_back()
         self._monitor_task = asyncio.create_task(self.monitor.run(), name="vendo-monitor")
         self._monitor_task.add_done_callback(self._monitor_ended)
         await self._quit.wait()
@@ -174,7 +176,6 @@ class TrayApp(QObject):
         self.app.aboutToQuit.connect(self.quit)
 
         self._on_state(self.monitor.state)
-        self._dock_or_fall_back()
         self._watch_network()
 
     def ensure_window(self) -> MainWindow:
@@ -203,11 +204,8 @@ class TrayApp(QObject):
             return None
 
     # ------------------------------------------------------------- tray / no tray
-    def _dock_or_fall_back(self) -> None:
-        if TrayController.available():
-            self.tray.show()
-            log.info("tray icon shown after %.0f ms", (time.perf_counter() - _STARTED) * 1000)
-            return
+    def _fall_back(self) -> None:
+        """No tray: the window (it needs the monitor) says why, and we look again every few seconds."""
         log.warning("no system tray available; showing the window instead")
         self._tell_no_tray()
         self._tray_timer = QTimer(self)
@@ -437,50 +435,15 @@ def _quit_on_signals(loop: asyncio.AbstractEventLoop, shell: TrayApp) -> None:
             pass
 
 
-def no_display_reason() -> str | None:
-    """Why Qt cannot show anything here, or None.
-
-    Without this check Qt aborts (SIGABRT, a core dump) with a message about
-    missing xcb plugins, which sends people chasing libraries they already have.
-    """
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return None
-    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
-        return None
-    return ("no graphical session here (neither DISPLAY nor WAYLAND_DISPLAY is set): start "
-            "Vendo Tray from your desktop, or use `vendo-tray events` in a terminal")
-
-
-def run_app(demo: bool, log_level: str) -> int:
-    """``vendo-tray [--demo]``: the tray app until Quit; returns the exit code."""
+def run_shell(app: QApplication, guard: SingleInstance, tray: TrayController, *, demo: bool,
+              log_path: Path, keystore: KeyStore) -> int:
+    """Everything after the tray icon is up (``ui.launch``): the loop, the engine, until Quit."""
     from vendo_tray.ui.qloop import QEventLoop
 
-    reason = no_display_reason()
-    if reason is not None:
-        print(f"vendo-tray: {reason}", file=sys.stderr)
-        return 2
-
-    from vendo_tray.ui.platform_id import apply_platform_identity
-
-    keystore = KeyStore(env=claim_env_key())  # before anything is spawned: no child inherits the key
-    log_path = setup_logging(log_level)
-    log.info("%s %s starting (demo=%s)", APP_NAME, __version__, demo)
-    apply_platform_identity()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
-    assert isinstance(app, QApplication)
-    app.setApplicationName(APP_NAME)
-    app.setApplicationVersion(__version__)
-    app.setDesktopFileName("vendo-tray")
-    app.setQuitOnLastWindowClosed(False)  # closing the window leaves the tray running
-    app.setWindowIcon(app_icon())
-
-    guard = SingleInstance()
-    if not guard.acquire():
-        return 0
-
+    app.setWindowIcon(app_icon())  # the window's and the dialogs'; the tray has its own
     loop = QEventLoop(app)
     asyncio.set_event_loop(loop)
-    shell = TrayApp(app, demo=demo, log_path=log_path, keystore=keystore)
+    shell = TrayApp(app, demo=demo, log_path=log_path, keystore=keystore, tray=tray)
     guard.show_requested.connect(shell.show_window)
     _quit_on_signals(loop, shell)
     try:
@@ -504,5 +467,3 @@ def run_app(demo: bool, log_level: str) -> int:
             loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
-        guard.release()
-        log.info("stopped")
