@@ -103,3 +103,19 @@ def test_a_key_in_the_keyring_loads_only_the_platforms_back_end(start_app, api_k
     loaded = app.modules()
     assert "keyring.backends.SecretService" in loaded
     assert sorted(loaded.intersection(OTHER_KEYRING_BACKENDS + NOT_AT_START)) == []
+
+
+def test_pyside_reads_each_modules_source_at_import_but_keeps_none() -> None:
+    """shiboken6 reads the source of every module imported after PySide6 (looking for the
+    word "PySide6") and left it all in linecache: ~10 MB of a live idle session."""
+    code = ("import json, linecache, sys, vendo_tray.ui.launch\n"
+            "from vendo_tray.core import monitor\n"
+            "feature = sys.modules['shibokensupport.feature'].pyside_feature_dict\n"
+            "print(json.dumps([sorted(linecache.cache), feature.get('vendo_tray.core.logs'),"
+            " feature.get('vendo_tray.ui.tray')]))")
+    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    cached, logs, tray = json.loads(done.stdout)
+    assert cached == []
+    assert (logs, tray) == (-1, 0), "PySide6's own check answers as before: the tray uses PySide6, the log does not"
