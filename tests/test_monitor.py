@@ -433,3 +433,58 @@ async def test_after_a_stream_that_stayed_up_the_offline_schedule_starts_over(si
         simulator.drop_streams()
         await until(lambda: len(offline_waits()) >= 3, what="the next outage")
         assert offline_waits()[2] == 0.3
+
+
+def test_a_mute_outlasts_a_restart_and_belongs_to_its_app(tmp_path) -> None:
+    from datetime import datetime, timedelta
+
+    from vendo_tray.core.apps import AppProfile
+    from vendo_tray.core.state import Mute
+
+    later = datetime.now().astimezone() + timedelta(hours=1)
+    with Store.open(tmp_path / "h.db") as store:
+        monitor = Monitor(settings=Settings(), key=None, key_source=None, store=store)
+        rec = Recorder()
+        monitor.add_listener(rec)
+        monitor.mute_connection("slack", later)
+        monitor.mute_connection("github", None)
+        monitor.mute_connection("notion", None)
+        monitor.unmute_connection("notion")
+        assert monitor.state.mutes == (Mute("github", None), Mute("slack", later))
+        assert rec.states[-1].mutes == monitor.state.mutes
+    with Store.open(tmp_path / "h.db") as store:
+        again = Monitor(settings=Settings(), key=None, key_source=None, store=store)
+        assert again.state.mutes == (Mute("github", None), Mute("slack", later))
+        assert again.state.mute_of("slack") == Mute("slack", later) and again.state.mute_of("notion") is None
+        staging = AppProfile("staging", "Staging", "https://vendo.run")
+        other = Monitor(settings=Settings(), key=None, key_source=None, store=store, app=staging)
+        assert other.state.mutes == ()
+        again.mute_connection("slack", datetime.now().astimezone() - timedelta(minutes=1))  # already past
+        assert again.state.mute_of("slack") is None
+    with Store.open(tmp_path / "h.db") as store:
+        assert store.mutes("default") == {"github": None}
+
+
+async def test_a_muted_connection_is_recorded_but_raises_nothing_and_its_mute_ends_on_time(
+        simulator, api_key, tmp_path) -> None:
+    from datetime import datetime, timedelta
+
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+        await until(lambda: monitor.state.snapshot.taken_at is not None, what="first snapshot")
+        simulator.set_connection_status("slack", "needs_reauth")
+        await until(lambda: any(n.subject == "connection:slack" for n in rec.shown()), what="slack's popup")
+        monitor.mute_connection("slack", None)
+        assert Withdraw("connection:slack") in rec.notices, "muting takes its popup off the screen"
+
+        simulator.set_connection_status("slack", "error", "Slack API timed out")
+        simulator.set_connection_status("notion", "needs_reauth")
+        await until(lambda: any(n.subject == "connection:notion" for n in rec.shown()), what="notion's popup")
+        slack_errors = [e for e in rec.events if e.slug == "slack" and e.kind is Kind.ERROR]
+        assert slack_errors and all(monitor.store.get(e.key) for e in slack_errors), "still recorded"
+        assert [n.subject for n in rec.shown()].count("connection:slack") == 1, "only the one before the mute"
+
+        monitor.mute_connection("notion", datetime.now().astimezone() + timedelta(seconds=0.5))
+        assert monitor.state.mute_of("notion") is not None
+        await until(lambda: monitor.state.mute_of("notion") is None, timeout=5,
+                    what="the mute to end at its deadline (no 30 s idle poll)")

@@ -28,18 +28,20 @@ from vendo_tray.core.policy import (
     BURST_WINDOW,
     DEFAULT_NOTIFY,
     MAX_HOLD,
+    MUTE_CHOICES,
     OFFLINE_AFTER,
     QUIET_SECONDS,
     SETTLE,
     TITLE_MAX,
     Policy,
     PolicyPrefs,
+    in_one_day,
     in_one_hour,
     next_morning,
     plain,
 )
 from vendo_tray.core.runway import Basis, Runway
-from vendo_tray.core.state import Phase, Snapshot
+from vendo_tray.core.state import Mute, Phase, Snapshot
 
 KEY = "vendo_sk_test_KEY"
 TZ = timezone(timedelta(hours=2))
@@ -863,6 +865,93 @@ def test_pause_until_morning_uses_the_injected_wall_clock() -> None:
     r = rig()
     r.policy.pause_until_morning()
     assert r.policy.paused_until == datetime(2026, 5, 3, 8, 0, tzinfo=TZ)
+
+
+# ================================================================ muted connections
+@pytest.mark.parametrize("gen", GENS)
+def test_a_muted_connection_raises_nothing_and_the_others_still_do(gen: str) -> None:
+    r = rig(prefs(connected=True, disconnected=True))
+    assert r.policy.mute("slack", None) == []
+    assert r.policy.mutes == (Mute("slack", None),)
+    assert r.spaced(reauth(gen) + connected(gen) + disconnected(gen) + error(gen, slug="slack")) == []
+    got = notices(r.spaced(reauth(gen, slug="github") + low(gen)))
+    assert [n.subject for n in got] == ["connection:github", "balance"]
+
+
+def test_muting_withdraws_the_visible_notice_and_what_a_burst_holds() -> None:
+    r = rig()
+    r.spaced(reauth("live"))
+    assert r.policy.mute("slack", in_one_hour(r.wall())) == [Withdraw("connection:slack")]
+    assert r.policy.shown == ()
+    for slug in slugs(5):                                     # a burst holding github ...
+        r.event(reauth("seed", slug=slug)[0])
+    r.policy.mute("s4", None)                                 # ... loses the one muted meanwhile
+    r.run(SETTLE + 1)
+    assert notices(r.out)[-1].title == "4 connections need re-authorization"
+
+
+def test_a_one_hour_mute_ends_after_the_hour_and_announces_nothing_old() -> None:
+    r = rig()
+    r.policy.mute("slack", in_one_hour(r.wall()))
+    assert r.policy.next_deadline() == r.clock() + 3600       # the policy's own sleep wakes for the end
+    r.spaced(reauth("live"))                                  # broke while muted: recorded, not shown
+    r.wall.advance(timedelta(minutes=59))
+    assert r.tick() == [] and r.policy.mutes != ()
+    r.wall.advance(timedelta(minutes=1))
+    r.clock.advance(3600)
+    assert r.tick() == []                                     # the end says nothing about the old problem
+    assert r.policy.mutes == () and r.policy.next_deadline() is None
+    assert r.spaced(reauth("live")) == []                     # the same state again is nothing new
+    r.spaced(connected("live"))
+    assert [n.title for n in notices(r.spaced(reauth("live")))] == ["Slack needs re-authorization"]
+
+
+def test_a_mute_that_ended_before_the_tick_no_longer_holds_anything_back() -> None:
+    r = rig()
+    r.policy.mute("slack", in_one_hour(r.wall()))
+    r.wall.advance(timedelta(hours=2))
+    assert len(notices(r.spaced(reauth("seed")))) == 1
+
+
+def test_until_unmuted_lasts_until_unmuted() -> None:
+    r = rig()
+    r.policy.mute("slack", None)
+    assert r.policy.next_deadline() is None                   # nothing to wake up for
+    r.wall.advance(timedelta(days=400))
+    r.clock.advance(400 * 86_400)
+    assert r.tick() == [] and r.spaced(reauth("seed")) == []
+    r.policy.unmute("slack")
+    assert r.policy.mutes == ()
+    r.spaced(connected("seed"))
+    assert len(notices(r.spaced(reauth("seed")))) == 1
+
+
+def test_a_mute_that_ends_in_the_past_unmutes() -> None:
+    r = rig()
+    r.policy.mute("slack", None)
+    assert r.policy.mute("slack", r.wall() - timedelta(minutes=1)) == []
+    assert r.policy.mutes == ()
+    assert len(notices(r.spaced(reauth("seed")))) == 1
+
+
+def test_muted_connections_are_not_in_a_pause_or_catch_up_summary() -> None:
+    r = rig()
+    r.policy.mute("a", None)
+    r.policy.pause_for(timedelta(hours=1))
+    r.spaced(reauth("seed", slug="a") + reauth("seed", slug="b"))
+    got = r.policy.resume()
+    assert [n.subject for n in notices(got)] == ["connection:b"]
+    r.policy.begin_catch_up()
+    for event in error("seed", slug="a") + error("seed", slug="c"):
+        r.event(event)
+    assert [n.subject for n in notices(r.policy.end_catch_up())] == ["connection:c"]
+
+
+def test_mute_choices_are_core_rules_from_the_given_time() -> None:
+    now = datetime(2026, 5, 2, 14, 30, tzinfo=TZ)
+    assert [(label, rule(now)) for label, rule in MUTE_CHOICES] == [
+        ("For 1 hour", in_one_hour(now)), ("For 1 day", in_one_day(now)), ("Until unmuted", None)]
+    assert in_one_day(now) - now == timedelta(days=1)
 
 
 # ================================================================ text and sound

@@ -208,6 +208,11 @@ STATUS_KINDS: dict[ConnectionStatus, Kind] = {
 LEGACY_ALIASES = frozenset({"connection_created", "connection_deleted", "connection_updated"})
 
 
+def connection_subject(slug_or_id: str) -> str:
+    """What a connection's notices are about (one live notification per subject), by its slug."""
+    return f"connection:{slug_or_id}"
+
+
 @dataclass(frozen=True, slots=True)
 class VendoEvent:
     """A stream event, normalized.
@@ -239,7 +244,7 @@ class VendoEvent:
     def subject(self) -> str:
         """What the event is about, for "one live notification per subject"."""
         if self.kind.group == "connection":
-            return f"connection:{self.slug or self.connection_id or '?'}"
+            return connection_subject(self.slug or self.connection_id or "?")
         if self.kind in (Kind.CAP_WARNED, Kind.CAP_TRIPPED):
             return f"cap:{self.window or '?'}"
         if self.kind.group == "billing":

@@ -168,8 +168,10 @@ class Monitor:
         self._listeners: list[MonitorListener] = []
         self.links = Links(settings.base_url, lambda: self._key, settings.keep_key_out_of_links)
         self.policy = Policy(policy_prefs(settings), self.links, clock=clock)
+        for slug, until in store.mutes(self.app.id).items():  # an ended one is ignored
+            self.policy.mute(slug, until)
         self.state = AppState(phase=Phase.CONNECTING if key else Phase.KEY_MISSING,
-                              demo=demo, key_source=key_source if key else None)
+                              demo=demo, key_source=key_source if key else None, mutes=self.policy.mutes)
         self._wake = asyncio.Event()
         #: Set by every policy input (_emit_notices): a timer may have been set.
         self._timers_changed = asyncio.Event()
@@ -268,6 +270,27 @@ class Monitor:
     def resume(self) -> None:
         self._emit_notices(self.policy.resume())
         self._emit_state(paused_until=None)
+
+    def mute_connection(self, slug: str, until: datetime | None) -> None:
+        """Mute connection ``slug``'s notifications until ``until`` (None: until unmuted), across restarts.
+
+        Its events are still stored and shown; ``core.notify.mutes`` says what a mute covers.
+        """
+        self._emit_notices(self.policy.mute(slug, until))
+        self._keep_mute(slug)
+
+    def unmute_connection(self, slug: str) -> None:
+        self.policy.unmute(slug)
+        self._keep_mute(slug)
+
+    def _keep_mute(self, slug: str) -> None:
+        """Store ``slug``'s mute as the policy now holds it, and show it."""
+        mute = next((m for m in self.policy.mutes if m.slug == slug), None)
+        if mute is None:
+            self.store.clear_mute(self.app.id, slug)
+        else:
+            self.store.set_mute(self.app.id, slug, mute.until)
+        self._emit_state(mutes=self.policy.mutes)
 
     def network_changed(self, online: bool) -> None:
         log.info("network %s", "back" if online else "gone")
@@ -539,9 +562,7 @@ class Monitor:
                 failed = True  # its deadline may stay due: do not spin on it
             if self._clock() >= self._runway_due():
                 self.refresh_runway()
-            paused = self.policy.paused_until
-            if paused != self.state.paused_until:
-                self._emit_state(paused_until=paused)
+            self._emit_state(paused_until=self.policy.paused_until, mutes=self.policy.mutes)
             self._timers_changed.clear()  # what this tick emitted set no new timer
             sleep = FAILED_TICK_SECONDS if failed else self._until_next_tick()
 

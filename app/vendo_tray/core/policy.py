@@ -1,7 +1,7 @@
 """The notification policy's facade: what the monitor calls, routed to ``core.notify``.
 
 Call :meth:`Policy.on_event` for every recorded event, :meth:`Policy.on_stream` on every
-phase change, :meth:`Policy.tick` at :meth:`Policy.next_deadline` (earlier is harmless) and
+phase change, :meth:`Policy.mute` / :meth:`Policy.unmute` when the user (un)mutes a connection, :meth:`Policy.tick` at :meth:`Policy.next_deadline` (earlier is harmless) and
 :meth:`Policy.on_wake` after sleep; each returns what to show or withdraw, in order.  The rules themselves live in
 ``core.notify``: one module per subject (``connections``, ``balance``, ``caps``,
 ``stream``) and one delivery ``gate`` (toggles, bursts, pause, catch-up).
@@ -37,9 +37,11 @@ from vendo_tray.core.notify.gate import (
     MAX_HELD,
     MAX_HOLD,
     MORNING_HOUR,
+    MUTE_CHOICES,
     SETTLE,
     SUMMARY_SUBJECT,
     Gate,
+    in_one_day,
     in_one_hour,
     next_morning,
 )
@@ -48,13 +50,13 @@ from vendo_tray.core.notify.stream import OFFLINE_AFTER, QUIET_SECONDS, STREAM_S
 from vendo_tray.core.notify.text import BODY_MAX, NAME_MAX, TITLE_MAX
 from vendo_tray.core.runway import Runway
 from vendo_tray.core.settings import DEFAULT_NOTIFY
-from vendo_tray.core.state import Phase, Snapshot
+from vendo_tray.core.state import Mute, Phase, Snapshot
 
 __all__ = [
     "BALANCE_SUBJECT", "BODY_MAX", "BURST_POPUPS", "BURST_WINDOW", "DEFAULT_NOTIFY", "IMMEDIATE_PER_WINDOW",
-    "MAX_HELD", "MAX_HOLD", "MAX_SUBJECTS", "MORNING_HOUR", "NAME_MAX", "OFFLINE_AFTER", "QUIET_SECONDS",
-    "SEEN_KEYS", "SETTLE", "STREAM_SUBJECT", "SUMMARY_SUBJECT", "TITLE_MAX", "Policy", "PolicyPrefs",
-    "in_one_hour", "local_now", "next_morning", "plain",
+    "MAX_HELD", "MAX_HOLD", "MAX_SUBJECTS", "MORNING_HOUR", "MUTE_CHOICES", "NAME_MAX", "OFFLINE_AFTER",
+    "QUIET_SECONDS", "SEEN_KEYS", "SETTLE", "STREAM_SUBJECT", "SUMMARY_SUBJECT", "TITLE_MAX", "Policy",
+    "PolicyPrefs", "in_one_day", "in_one_hour", "local_now", "next_morning", "plain",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,8 +142,9 @@ class Policy:
         return self.connections.on_snapshot(snapshot)
 
     def tick(self) -> list[Notice | Withdraw]:
-        """Timers: the end of a catch-up or a pause, the offline threshold, burst flushes."""
+        """Timers: the end of a catch-up, a pause or a mute, the offline threshold, burst flushes."""
         t = self._ctx.clock()
+        self.gate.mutes.expire()
         return (self.gate.end_catch_up_if_due(t) + self.gate.expire_pause() + self.stream.check(t)
                 + self.gate.tick(t))
 
@@ -149,10 +152,27 @@ class Policy:
         """When :meth:`tick` next has something to do (on ``clock``), or None.
 
         The monitor sleeps until then instead of ticking every second: a burst to
-        flush, the offline notice, the end of a pause or a catch-up.
+        flush, the offline notice, the end of a pause, a catch-up or a mute.
         """
         return min((d for d in (self.gate.next_deadline(), self.stream.next_deadline()) if d is not None),
                    default=None)
+
+    # ================================================================ muted connections
+    def mute(self, slug: str, until: datetime | None) -> list[Notice | Withdraw]:
+        """Mute connection ``slug``'s popups until ``until`` (None: until unmuted; past: unmuted).
+
+        Its notice, if on screen, is withdrawn; see ``core.notify.mutes`` for what a mute covers.
+        """
+        return self.gate.mute(slug, until)
+
+    def unmute(self, slug: str) -> None:
+        """End connection ``slug``'s mute now; its current state is not announced again."""
+        self.gate.unmute(slug)
+
+    @property
+    def mutes(self) -> tuple[Mute, ...]:
+        """The connections muted now, by slug."""
+        return self.gate.mutes.active
 
     # ================================================================ pause and catch-up
     def pause(self, until: datetime) -> list[Notice | Withdraw]:

@@ -47,6 +47,14 @@ class Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class Mute:
+    """A connection (by slug) whose notifications the user silenced, and until when (None: until unmuted)."""
+
+    slug: str
+    until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AppState:
     """Everything the tray icon, tooltip and status line show."""
 
@@ -62,6 +70,8 @@ class AppState:
     snapshot: Snapshot = field(default_factory=Snapshot)
     #: How long the balance lasts at the recent burn rate (None until first estimated).
     runway: Runway | None = None
+    #: Connections whose notifications are muted now, by slug.
+    mutes: tuple[Mute, ...] = ()
 
     @property
     def attention(self) -> int:
@@ -71,6 +81,10 @@ class AppState:
     @property
     def paused(self) -> bool:
         return self.paused_until is not None
+
+    def mute_of(self, slug: str | None) -> Mute | None:
+        """The mute of connection ``slug``, or None when its notifications are on."""
+        return next((m for m in self.mutes if m.slug == slug), None)
 
 
 class MonitorListener(Protocol):

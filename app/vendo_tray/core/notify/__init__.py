@@ -12,7 +12,8 @@ Where each rule lives
 ``runway``       the balance lasting fewer days than the user's threshold: once per crossing, before "low"
 ``caps``         spend-cap warned / tripped, once per window, kind, percentage and period
 ``stream``       offline for over a minute, key rejected, and the quiet start after launch or wake
-``gate``         delivery for all of them: toggles, bursts, pause and its summary, catch-up
+``gate``         delivery for all of them: toggles, muted connections, bursts, pause and its summary, catch-up
+``mutes``        which connections the user muted, until when, and what a mute covers
 ``text``         the wording helpers every rule uses (plain text, names, URL buttons)
 
 ``core.policy.Policy`` is the facade the monitor calls; it routes each event to its rule.

@@ -6,6 +6,11 @@ Every rule module hands its alerts to :meth:`Gate.offer` and its healings to
 Toggles
     A topic switched off raises nothing (its state still moved in the rule module).
 
+Mutes
+    A muted connection raises nothing either, until its mute ends (:mod:`.mutes` says
+    what a mute covers and why its end announces nothing); muting withdraws its notice.
+    "For 1 hour", "For 1 day" and "Until unmuted" are :data:`MUTE_CHOICES`.
+
 Bursts (the exact rule)
     An alert goes out *immediately* unless :data:`IMMEDIATE_PER_WINDOW` (2) popups were
     already raised in the last :data:`BURST_WINDOW` (2 s) or a burst is open.  Otherwise
@@ -43,13 +48,15 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from datetime import time as wall_time
 
+from vendo_tray.core.kinds import connection_subject
 from vendo_tray.core.notices import Action, ActionKind, Notice, Topic, Urgency, Withdraw
 from vendo_tray.core.notify.context import MAX_SUBJECTS, Context
+from vendo_tray.core.notify.mutes import Mutes
 from vendo_tray.core.notify.text import Alert, notice
 
 log = logging.getLogger(__name__)
@@ -81,6 +88,24 @@ Out = list[Notice | Withdraw]
 def in_one_hour(now: datetime) -> datetime:
     """When a one-hour pause started at ``now`` ends."""
     return now + timedelta(hours=1)
+
+
+def in_one_day(now: datetime) -> datetime:
+    """When a one-day mute started at ``now`` ends (24 hours later)."""
+    return now + timedelta(days=1)
+
+
+def until_unmuted(_now: datetime) -> None:
+    """A mute that lasts until the user unmutes it."""
+    return None
+
+
+#: The window's mute menu: each choice's words beside the rule that says when it ends.
+MUTE_CHOICES: tuple[tuple[str, Callable[[datetime], datetime | None]], ...] = (
+    ("For 1 hour", in_one_hour),
+    ("For 1 day", in_one_day),
+    ("Until unmuted", until_unmuted),
+)
 
 
 def next_morning(now: datetime, hour: int = MORNING_HOUR) -> datetime:
@@ -148,14 +173,18 @@ class Gate:
         self._missed = Held()
         self._catching_up = False
         self._catch_up_until: float | None = None
+        self.mutes = Mutes(ctx.now)
         #: Every Notice emitted so far (for benchmarks and the self-test).
         self.popups = 0
 
     # ------------------------------------------------------------ what rules call
     def offer(self, alert: Alert) -> Out:
-        """Toggles, pause, then the burst rule decide whether ``alert`` pops up now."""
+        """Toggles, mutes, pause, then the burst rule decide whether ``alert`` pops up now."""
         if not self.ctx.wants(alert.topic):
             log.debug("%s not shown: %s notifications are off", alert.subject, alert.topic)
+            return []
+        if self.mutes.covers(alert.subject):
+            log.debug("%s not shown: muted", alert.subject)
             return []
         out = self.expire_pause()
         if self._paused_until is not None or self._catching_up:
@@ -214,9 +243,9 @@ class Gate:
         return []
 
     def next_deadline(self) -> float | None:
-        """When :meth:`tick` or :meth:`expire_pause` next has work (on the clock), or None.
+        """When :meth:`tick`, :meth:`expire_pause` or ``mutes.expire`` next has work (on the clock), or None.
 
-        A pause ends at a wall time: a clock change can move it, which is why
+        A pause and a mute end at a wall time: a clock change can move it, which is why
         whoever sleeps until this deadline also looks again now and then.
         """
         due: list[float] = []
@@ -224,15 +253,27 @@ class Gate:
             due.append(self._catch_up_until)
         if self._burst is not None:
             due.append(min(self._burst.last_at + SETTLE, self._burst.since + MAX_HOLD))
-        if self._paused_until is not None:
-            left = (self._paused_until - self.ctx.now()).total_seconds()
-            due.append(self.ctx.clock() + max(left, 0.0))
+        for wall in (self._paused_until, self.mutes.next_end()):
+            if wall is not None:
+                left = (wall - self.ctx.now()).total_seconds()
+                due.append(self.ctx.clock() + max(left, 0.0))
         return min(due, default=None)
 
     def expire_pause(self) -> Out:
         if self._paused_until is not None and self.ctx.now() >= self._paused_until:
             return self.resume()
         return []
+
+    # ------------------------------------------------------------ mutes
+    def mute(self, slug: str, until: datetime | None) -> Out:
+        """Mute connection ``slug`` (see :mod:`.mutes`): its notice, if on screen, is withdrawn."""
+        if not self.mutes.mute(slug, until):
+            return []
+        return self.heal(connection_subject(slug))  # forget held copies, withdraw the visible one
+
+    def unmute(self, slug: str) -> None:
+        """End the mute now; nothing is announced again (see :mod:`.mutes`)."""
+        self.mutes.unmute(slug)
 
     # ------------------------------------------------------------ pause and catch-up
     def pause(self, until: datetime) -> Out:
