@@ -1,0 +1,294 @@
+"""Several Vendo apps at once: one :class:`~vendo_tray.core.monitor.Monitor` per watched app.
+
+The fleet is the engine the app shell talks to.  Each monitor keeps its own
+subscription, reconnects, resume id, reconciler, policy and links (so every
+notice's link goes to its own app's host with its own key), and the
+never-deaf invariant holds per monitor; the fleet only
+
+* starts, stops and updates monitors when the list or a key changes
+  (:meth:`Fleet.apply`, with what ``core.apps.lookup_apps`` found); a removed
+  app's monitor is stopped with :func:`~vendo_tray.core.aio.cancel_and_wait`,
+  which closes its stream;
+* fans the machine's news (network back, wake) and the user's "reconnect" and
+  "pause" out to every app, or to one;
+* hands its listeners one :class:`FleetState`: every app's :class:`AppState`
+  and the worst of them (:func:`concern`, the one rule), which the tray shows.
+
+Qt-free, like every engine part; all monitors share one store (rows tagged by app).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from vendo_tray.core.aio import cancel_and_wait
+from vendo_tray.core.apps import AppKey, AppProfile
+from vendo_tray.core.kinds import VendoEvent
+from vendo_tray.core.links import Links
+from vendo_tray.core.monitor import Monitor, check_key
+from vendo_tray.core.notices import Notice, Withdraw
+from vendo_tray.core.settings import Settings
+from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.store import Store
+
+log = logging.getLogger(__name__)
+
+#: How much each phase needs the user, most first; the tray's icon ranks them the same way.
+_PHASE_CONCERN = {Phase.KEY_REJECTED: 6, Phase.KEY_MISSING: 6, Phase.OFFLINE: 5,
+                  Phase.RECONNECTING: 4, Phase.CONNECTING: 3}
+_ATTENTION_CONCERN = 2
+_PAUSED_CONCERN = 1
+
+
+def concern(state: AppState) -> int:
+    """How much one app's state needs the user: the worst app is the one the tray shows.
+
+    A key problem first (nothing works without it), then the stream's health,
+    then connections that need action, then a pause; a healthy app is 0.
+    """
+    if state.phase in _PHASE_CONCERN:
+        return _PHASE_CONCERN[state.phase]
+    if state.attention:
+        return _ATTENTION_CONCERN
+    return _PAUSED_CONCERN if state.paused else 0
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """One watched app and its state."""
+
+    app: AppProfile
+    state: AppState
+
+
+@dataclass(frozen=True, slots=True)
+class FleetState:
+    """Every watched app's state, in the list's order, and which needs the user most."""
+
+    apps: tuple[AppStatus, ...] = ()
+    demo: bool = False
+
+    @property
+    def several(self) -> bool:
+        """More than one app is watched: the UI names apps, and notices do."""
+        return len(self.apps) > 1
+
+    @property
+    def worst(self) -> AppStatus | None:
+        """The app that needs the user most (the first of equals), None with no app."""
+        return max(self.apps, key=lambda s: concern(s.state), default=None)
+
+    @property
+    def state(self) -> AppState:
+        """The worst app's state; with no app at all, "no key" (add one in Settings)."""
+        worst = self.worst
+        return worst.state if worst is not None else AppState(phase=Phase.KEY_MISSING, demo=self.demo)
+
+    def of(self, app_id: str | None) -> AppStatus | None:
+        """App ``app_id``'s status, or the first app's when ``app_id`` is None."""
+        if app_id is None:
+            return self.apps[0] if self.apps else None
+        return next((s for s in self.apps if s.app.id == app_id), None)
+
+
+class FleetListener(Protocol):
+    """What the UI implements to follow the fleet (called on the loop thread)."""
+
+    def state_changed(self, state: FleetState) -> None: ...
+
+    def event_recorded(self, event: VendoEvent) -> None: ...
+
+    def notice(self, item: Notice | Withdraw) -> None: ...
+
+
+class _Relay:
+    """One monitor's listener: passes its news on while that monitor is still the fleet's."""
+
+    def __init__(self, fleet: Fleet, monitor: Monitor) -> None:
+        self._fleet, self._monitor = fleet, monitor
+
+    def _current(self) -> bool:
+        return self._fleet.monitor(self._monitor.app.id) is self._monitor
+
+    def state_changed(self, state: AppState) -> None:
+        if self._current():
+            self._fleet._publish()
+
+    def event_recorded(self, event: VendoEvent) -> None:
+        if self._current():
+            for listener in self._fleet._listeners:
+                _safely(listener.event_recorded, event)
+
+    def notice(self, item: Notice | Withdraw) -> None:
+        if self._current():
+            for listener in self._fleet._listeners:
+                _safely(listener.notice, item)
+
+
+class Fleet:
+    """One monitor per watched app; see the module docstring.
+
+    ``monitor_options`` go to every :class:`Monitor` (tests shorten the timings).
+    """
+
+    def __init__(self, *, settings: Settings, store: Store, demo: bool = False,
+                 monitor_options: dict[str, Any] | None = None) -> None:
+        self.store = store
+        self._settings = settings
+        self._demo = demo
+        self._options = monitor_options or {}
+        self._monitors: dict[str, Monitor] = {}
+        self._keys: dict[str, tuple[str | None, Any]] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._listeners: list[FleetListener] = []
+        self._running = False
+        self.state = FleetState(demo=demo)
+
+    # ------------------------------------------------------------------ the list
+    @property
+    def monitors(self) -> list[Monitor]:
+        """The running monitors, in the list's order."""
+        return list(self._monitors.values())
+
+    def monitor(self, app_id: str | None = None) -> Monitor | None:
+        """App ``app_id``'s monitor (the first app's when None)."""
+        if app_id is None:
+            return next(iter(self._monitors.values()), None)
+        return self._monitors.get(app_id)
+
+    def links(self, app_id: str | None = None) -> Links | None:
+        """The link rules of app ``app_id``: its host, its key."""
+        monitor = self.monitor(app_id)
+        return monitor.links if monitor is not None else None
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
+
+    async def apply(self, watched: Iterable[AppKey]) -> None:
+        """Watch exactly ``watched`` (``core.apps.lookup_apps``'s answer), in its order.
+
+        A new app gets a monitor; a removed one is stopped (its stream closes
+        before this returns); a renamed or moved one is updated in place, and a
+        changed key restarts only that app's stream.
+        """
+        wanted = {w.app.id: w for w in watched}
+        gone = [app_id for app_id in self._monitors if app_id not in wanted]
+        stopping = [task for app_id in gone if (task := self._stop(app_id)) is not None]
+        for app_id, found in wanted.items():
+            monitor = self._monitors.get(app_id)
+            if monitor is None:
+                self._start(found)
+                continue
+            if monitor.app != found.app:
+                monitor.apply_app(found.app)
+            if self._keys[app_id] != (found.key, found.source):
+                self._keys[app_id] = (found.key, found.source)
+                monitor.set_key(found.key, found.source)
+        self._monitors = {app_id: self._monitors[app_id] for app_id in wanted}
+        for monitor in self._monitors.values():
+            monitor.named = len(self._monitors) > 1
+        self._publish()
+        if stopping:
+            await cancel_and_wait(*stopping)
+
+    def _start(self, found: AppKey) -> None:
+        log.info("watching app %s (%s)", found.app.id, found.app.base_url)
+        monitor = Monitor(settings=self._settings, key=found.key, key_source=found.source, store=self.store,
+                          demo=self._demo, app=found.app, **self._options)
+        monitor.add_listener(_Relay(self, monitor))
+        self._monitors[found.app.id] = monitor
+        self._keys[found.app.id] = (found.key, found.source)
+        if self._running:
+            self._launch(monitor)
+
+    def _launch(self, monitor: Monitor) -> None:
+        self._tasks[monitor.app.id] = asyncio.create_task(monitor.run(), name=f"vendo-monitor-{monitor.app.id}")
+
+    def _stop(self, app_id: str) -> asyncio.Task[None] | None:
+        log.info("no longer watching app %s", app_id)
+        del self._monitors[app_id]
+        del self._keys[app_id]
+        task = self._tasks.pop(app_id, None)
+        if task is not None:
+            task.cancel()
+        return task
+
+    # ------------------------------------------------------------------ running
+    async def run(self) -> None:
+        """Run every monitor until cancelled; apps added meanwhile start at once."""
+        self._running = True
+        for monitor in self._monitors.values():
+            self._launch(monitor)
+        try:
+            await asyncio.Event().wait()  # the monitors run in their own tasks; this one only owns them
+        finally:
+            self._running = False
+            tasks, self._tasks = list(self._tasks.values()), {}
+            await cancel_and_wait(*tasks)
+
+    async def aclose(self) -> None:
+        """After :meth:`run` ended: close the shared store."""
+        self.store.close()
+
+    # ------------------------------------------------------------------ controls
+    def _chosen(self, app_id: str | None) -> list[Monitor]:
+        if app_id is None:
+            return self.monitors
+        monitor = self._monitors.get(app_id)
+        return [monitor] if monitor is not None else []
+
+    def reconnect_now(self, app_id: str | None = None) -> None:
+        for monitor in self._chosen(app_id):
+            monitor.reconnect_now()
+
+    def pause(self, until: datetime, app_id: str | None = None) -> None:
+        for monitor in self._chosen(app_id):
+            monitor.pause(until)
+
+    def resume(self, app_id: str | None = None) -> None:
+        for monitor in self._chosen(app_id):
+            monitor.resume()
+
+    def network_changed(self, online: bool) -> None:
+        for monitor in self.monitors:
+            monitor.network_changed(online)
+
+    def woke_up(self) -> None:
+        for monitor in self.monitors:
+            monitor.woke_up()
+
+    def apply_settings(self, settings: Settings) -> None:
+        """Every app's notification and link preferences (each keeps its own base URL)."""
+        self._settings = settings
+        for monitor in self.monitors:
+            monitor.apply_settings(settings)
+
+    async def test_key(self, key: str, base_url: str) -> str:
+        """The settings dialog's Test: the one key check, with the monitors' client options."""
+        return await check_key(key, base_url, **self._options.get("client_options", {}))
+
+    # ------------------------------------------------------------------ listeners
+    def add_listener(self, listener: FleetListener) -> None:
+        self._listeners.append(listener)
+
+    def _publish(self) -> None:
+        state = FleetState(tuple(AppStatus(m.app, m.state) for m in self._monitors.values()), self._demo)
+        if state == self.state:
+            return
+        self.state = state
+        for listener in self._listeners:
+            _safely(listener.state_changed, state)
+
+
+def _safely(callback: Any, *args: Any) -> None:
+    """A listener's bug is logged, never allowed to stop the engine."""
+    try:
+        callback(*args)
+    except Exception:
+        log.exception("listener %r failed", callback)
