@@ -9,7 +9,10 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from vendo_tray.core.apps import DEFAULT_APP_ID, DEFAULT_APP_NAME, AppKey, AppProfile
+from vendo_tray.core.fleet import Fleet
 from vendo_tray.core.monitor import Monitor
+from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import Phase
 from vendo_tray.core.store import Store
@@ -18,12 +21,12 @@ from vendo_tray.ui.bridge import MonitorBridge
 
 
 def _shell(qapp, tmp_path: Path, *, demo: bool, base_url: str = "https://vendo.run") -> TrayApp:
-    """A TrayApp around a real (not running) Monitor: only the plumbing under test runs."""
+    """A TrayApp around a real (not running) fleet of one app: only the plumbing under test runs."""
     shell = TrayApp(qapp, demo=demo, log_path=tmp_path / "log" / "vendo-tray.log",
                     config_dir=tmp_path / "config")
-    shell.monitor = Monitor(settings=Settings(base_url=base_url), key="vendo_sk_test_shell",
-                            key_source="keyring", store=Store.open(tmp_path / "history.db"))
-    shell._key = "vendo_sk_test_shell"
+    shell.fleet = Fleet(settings=Settings(base_url=base_url), store=Store.open(tmp_path / "history.db"))
+    app = AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, base_url)
+    shell.fleet.apply([AppKey(app, "vendo_sk_test_shell", KeySource.KEYRING)])
     return shell
 
 

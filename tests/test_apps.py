@@ -153,6 +153,15 @@ def test_the_environments_key_alone_is_watched_as_before() -> None:
         (ENV_APP_ID, "http://127.0.0.1:9", ENV_KEY, KeySource.ENV)]
 
 
+def test_before_the_list_is_edited_the_environments_key_wins_and_the_keyring_stays_shut() -> None:
+    class Shut(_Keys):
+        def read(self, account: str = "api-key") -> str | None:
+            raise AssertionError("the keyring was read")
+
+    watched = lookup_apps(Settings(), Shut({"api-key": PROD_KEY}, {"VENDO_API_KEY": ENV_KEY}), {})
+    assert [(w.app.id, w.key) for w in watched] == [(ENV_APP_ID, ENV_KEY)]
+
+
 def test_the_environments_key_is_an_app_of_its_own_beside_the_stored_ones() -> None:
     settings, staging = add_app(Settings(), "staging", "https://vendo.run", keep_default=True)
     keys = _Keys({"api-key": PROD_KEY, staging.account: STAGING_KEY}, {"VENDO_API_KEY": ENV_KEY})

@@ -18,12 +18,12 @@ import pytest
 
 from test_monitor import FAST_STREAM, until
 from vendo_tray.core.apps import AppKey, AppProfile
-from vendo_tray.core.fleet import Fleet, FleetState, concern
+from vendo_tray.core.fleet import Fleet
 from vendo_tray.core.kinds import Kind, VendoEvent
 from vendo_tray.core.notices import ActionKind, Notice, Withdraw
 from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
-from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase, concern
 from vendo_tray.core.store import Store
 from vendo_tray.simulator import Simulator
 
@@ -73,7 +73,7 @@ async def running(apps: list[AppKey], path: Path) -> AsyncIterator[tuple[Fleet, 
     fleet = Fleet(settings=Settings(), store=Store.open(path), monitor_options=OPTIONS)
     recorder = Recorder()
     fleet.add_listener(recorder)
-    await fleet.apply(apps)
+    fleet.apply(apps)
     task = asyncio.create_task(fleet.run())
     try:
         yield fleet, recorder
@@ -147,7 +147,8 @@ async def test_removing_an_app_closes_its_stream_and_keeps_the_other(sims, tmp_p
     async with running(both, tmp_path / "h.db") as (fleet, rec):
         await until(lambda: all_live(fleet), what="both apps live")
         assert staging.stats.open_streams == 1
-        await fleet.apply(both[:1])
+        fleet.apply(both[:1])
+        await fleet.settle()
         assert fleet.monitor("staging") is None and [s.app.id for s in fleet.state.apps] == ["prod"]
         await until(lambda: staging.stats.open_streams == 0, what="the simulator sees the stream close")
         staging.set_connection_status("slack", "needs_reauth")   # nobody listens to staging now
@@ -166,7 +167,7 @@ async def test_notices_name_the_app_only_while_several_are_watched(sims, tmp_pat
         prod.set_connection_status("slack", "needs_reauth")
         await until(lambda: any(n.title == "Slack needs re-authorization" for n in rec.shown()),
                     what="an unnamed notice with one app")
-        await fleet.apply(both)
+        fleet.apply(both)
         await until(lambda: all_live(fleet), what="both apps live")
         staging.set_connection_status("slack", "needs_reauth")
         await until(lambda: reauth_notice(rec, "staging") is not None, what="a named notice with two apps")
@@ -191,8 +192,6 @@ async def test_pause_and_reconnect_reach_all_apps_or_one(sims, tmp_path) -> None
 
 
 def test_the_worst_app_is_the_one_that_needs_the_user_most() -> None:
-    from vendo_tray.core.fleet import AppStatus
-
     def status(app_id: str, **state: object) -> AppStatus:
         return AppStatus(AppProfile(app_id, app_id, "https://api.vendo.run"), AppState(**state))
 

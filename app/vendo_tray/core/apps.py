@@ -15,8 +15,8 @@ functions, and nobody else decides names, ids or keyring entries.
   (``api-key``) and whose base URL is ``Settings.base_url``.  The first edit writes
   the list out, the implied app included when it has a key.
 * ``VENDO_API_KEY`` (with ``VENDO_BASE_URL``) shows as an app of its own
-  (:data:`ENV_APP_ID`), never saved; when it is set and the implied app has no key,
-  only the environment's app is watched, as before apps existed.
+  (:data:`ENV_APP_ID`), never saved; when it is set and the list was never edited,
+  only the environment's app is watched and the keyring is not read, as before apps existed.
 * An app's id never changes (a rename keeps its keyring entry, its history and its
   mutes); ids are short slugs made from the first name, made unique.
 """
@@ -215,13 +215,17 @@ def lookup_apps(settings: Settings, keystore: KeyStore, environ: Mapping[str, st
     """
     from vendo_tray.core.secrets import KeySource
 
+    env_key = keystore.env_key()
+    env = (AppKey(environment_app(environ, settings.base_url), env_key, KeySource.ENV)
+           if env_key else None)
+    if env is not None and not settings.apps:
+        # As before apps: the environment's key alone, and the keyring is not even opened
+        # (no D-Bus, no unlock prompt for a key that would not be used).
+        return watched_apps(settings, {}, env, environ)
     stored: dict[str, AppKey] = {}
     for app in configured_apps(settings):
         found = keystore.stored_lookup(app.account)
         stored[app.id] = AppKey(app, found.key, found.source, found.problem)
-    env_key = keystore.env_key()
-    env = (AppKey(environment_app(environ, settings.base_url), env_key, KeySource.ENV)
-           if env_key else None)
     return watched_apps(settings, stored, env, environ)
 
 

@@ -12,7 +12,7 @@ never-deaf invariant holds per monitor; the fleet only
 * fans the machine's news (network back, wake) and the user's "reconnect" and
   "pause" out to every app, or to one;
 * hands its listeners one :class:`FleetState`: every app's :class:`AppState`
-  and the worst of them (:func:`concern`, the one rule), which the tray shows.
+  and the worst of them (``core.state.concern``, the one rule), which the tray shows.
 
 Qt-free, like every engine part; all monitors share one store (rows tagged by app).
 """
@@ -22,79 +22,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from vendo_tray.core.aio import cancel_and_wait
-from vendo_tray.core.apps import AppKey, AppProfile
+from vendo_tray.core.apps import AppKey
 from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.links import Links
 from vendo_tray.core.monitor import Monitor, check_key
 from vendo_tray.core.notices import Notice, Withdraw
+from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
-from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.state import AppState, AppStatus, FleetState
 from vendo_tray.core.store import Store
 
 log = logging.getLogger(__name__)
-
-#: How much each phase needs the user, most first; the tray's icon ranks them the same way.
-_PHASE_CONCERN = {Phase.KEY_REJECTED: 6, Phase.KEY_MISSING: 6, Phase.OFFLINE: 5,
-                  Phase.RECONNECTING: 4, Phase.CONNECTING: 3}
-_ATTENTION_CONCERN = 2
-_PAUSED_CONCERN = 1
-
-
-def concern(state: AppState) -> int:
-    """How much one app's state needs the user: the worst app is the one the tray shows.
-
-    A key problem first (nothing works without it), then the stream's health,
-    then connections that need action, then a pause; a healthy app is 0.
-    """
-    if state.phase in _PHASE_CONCERN:
-        return _PHASE_CONCERN[state.phase]
-    if state.attention:
-        return _ATTENTION_CONCERN
-    return _PAUSED_CONCERN if state.paused else 0
-
-
-@dataclass(frozen=True, slots=True)
-class AppStatus:
-    """One watched app and its state."""
-
-    app: AppProfile
-    state: AppState
-
-
-@dataclass(frozen=True, slots=True)
-class FleetState:
-    """Every watched app's state, in the list's order, and which needs the user most."""
-
-    apps: tuple[AppStatus, ...] = ()
-    demo: bool = False
-
-    @property
-    def several(self) -> bool:
-        """More than one app is watched: the UI names apps, and notices do."""
-        return len(self.apps) > 1
-
-    @property
-    def worst(self) -> AppStatus | None:
-        """The app that needs the user most (the first of equals), None with no app."""
-        return max(self.apps, key=lambda s: concern(s.state), default=None)
-
-    @property
-    def state(self) -> AppState:
-        """The worst app's state; with no app at all, "no key" (add one in Settings)."""
-        worst = self.worst
-        return worst.state if worst is not None else AppState(phase=Phase.KEY_MISSING, demo=self.demo)
-
-    def of(self, app_id: str | None) -> AppStatus | None:
-        """App ``app_id``'s status, or the first app's when ``app_id`` is None."""
-        if app_id is None:
-            return self.apps[0] if self.apps else None
-        return next((s for s in self.apps if s.app.id == app_id), None)
-
 
 class FleetListener(Protocol):
     """What the UI implements to follow the fleet (called on the loop thread)."""
@@ -143,8 +85,9 @@ class Fleet:
         self._demo = demo
         self._options = monitor_options or {}
         self._monitors: dict[str, Monitor] = {}
-        self._keys: dict[str, tuple[str | None, Any]] = {}
+        self._keys: dict[str, tuple[str | None, KeySource | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
         self._listeners: list[FleetListener] = []
         self._running = False
         self.state = FleetState(demo=demo)
@@ -170,16 +113,16 @@ class Fleet:
     def settings(self) -> Settings:
         return self._settings
 
-    async def apply(self, watched: Iterable[AppKey]) -> None:
+    def apply(self, watched: Iterable[AppKey]) -> None:
         """Watch exactly ``watched`` (``core.apps.lookup_apps``'s answer), in its order.
 
-        A new app gets a monitor; a removed one is stopped (its stream closes
-        before this returns); a renamed or moved one is updated in place, and a
-        changed key restarts only that app's stream.
+        A new app gets a monitor; a removed one is cancelled at once (its
+        stream is closed by the time :meth:`settle` returns); a renamed or moved
+        one is updated in place, and a changed key restarts only that app's stream.
         """
         wanted = {w.app.id: w for w in watched}
-        gone = [app_id for app_id in self._monitors if app_id not in wanted]
-        stopping = [task for app_id in gone if (task := self._stop(app_id)) is not None]
+        for app_id in [app_id for app_id in self._monitors if app_id not in wanted]:
+            self._stop(app_id)
         for app_id, found in wanted.items():
             monitor = self._monitors.get(app_id)
             if monitor is None:
@@ -194,8 +137,18 @@ class Fleet:
         for monitor in self._monitors.values():
             monitor.named = len(self._monitors) > 1
         self._publish()
-        if stopping:
-            await cancel_and_wait(*stopping)
+
+    async def settle(self) -> None:
+        """Wait until the monitors of removed apps have stopped (their streams closed)."""
+        while self._stopping:
+            await cancel_and_wait(*self._stopping)
+
+    def set_key(self, app_id: str, key: str | None, source: KeySource | None) -> None:
+        """A key for app ``app_id`` that the keyring may not hold (the dialog's "this session only")."""
+        monitor = self._monitors.get(app_id)
+        if monitor is not None:
+            self._keys[app_id] = (key, source)
+            monitor.set_key(key, source)
 
     def _start(self, found: AppKey) -> None:
         log.info("watching app %s (%s)", found.app.id, found.app.base_url)
@@ -210,14 +163,15 @@ class Fleet:
     def _launch(self, monitor: Monitor) -> None:
         self._tasks[monitor.app.id] = asyncio.create_task(monitor.run(), name=f"vendo-monitor-{monitor.app.id}")
 
-    def _stop(self, app_id: str) -> asyncio.Task[None] | None:
+    def _stop(self, app_id: str) -> None:
         log.info("no longer watching app %s", app_id)
         del self._monitors[app_id]
         del self._keys[app_id]
         task = self._tasks.pop(app_id, None)
         if task is not None:
             task.cancel()
-        return task
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
 
     # ------------------------------------------------------------------ running
     async def run(self) -> None:
@@ -229,7 +183,7 @@ class Fleet:
             await asyncio.Event().wait()  # the monitors run in their own tasks; this one only owns them
         finally:
             self._running = False
-            tasks, self._tasks = list(self._tasks.values()), {}
+            tasks, self._tasks = [*self._tasks.values(), *self._stopping], {}
             await cancel_and_wait(*tasks)
 
     async def aclose(self) -> None:

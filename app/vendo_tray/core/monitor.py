@@ -263,6 +263,11 @@ class Monitor:
     def settings(self) -> Settings:
         return self._settings
 
+    @property
+    def key(self) -> str | None:
+        """The key in use (the settings dialog shows whether one is set; never logged)."""
+        return self._key
+
     def pause(self, until: datetime) -> None:
         self._emit_notices(self.policy.pause(until))
         self._emit_state(paused_until=self.policy.paused_until)  # None when `until` is already past

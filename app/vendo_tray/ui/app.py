@@ -1,17 +1,19 @@
 """The app shell: Qt on a qasync loop, wiring the monitor to tray, window, notifier and dialogs.
 
-Everything here is plumbing.  The monitor (core) decides states and notices;
-this module creates the pieces, connects signals to monitor calls, and owns
-the process lifecycle:
+Everything here is plumbing.  The engine (``core.fleet``: one monitor per
+watched Vendo app) decides states and notices; this module creates the
+pieces, connects signals to fleet calls, and owns the process lifecycle:
 
 * one instance per user (``ui.launch`` holds the guard; a second launch shows our window);
-* the key from VENDO_API_KEY or the keyring (read off the GUI thread);
-* ``--demo``: the simulator in-process on a free loopback port, and the
-  monitor pointed at it with the simulator's key (nothing is persisted);
+* the apps and their keys from the settings, the keyring and VENDO_API_KEY
+  (``core.apps.lookup_apps``, off the GUI thread); :meth:`TrayApp.apply_apps`
+  looks again after the list or a key changed;
+* ``--demo``: two simulators in-process on free loopback ports, two apps
+  pointed at them with their own keys (nothing is persisted);
 * no system tray: keep running, show the window with a one-line reason,
   re-check every few seconds and dock when a tray host appears;
-* the OS saying the network is back → ``monitor.network_changed``;
-* Quit: stop the monitor, the notifier and the simulator, close the loop.
+* the OS saying the network is back → ``fleet.network_changed``;
+* Quit: stop the fleet, the notifier and the simulators, close the loop.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from PySide6.QtWidgets import (
 from vendo_tray import APP_NAME, __version__
 from vendo_tray.core import paths
 from vendo_tray.core.aio import cancel_and_wait
+from vendo_tray.core.apps import AppKey, AppProfile, lookup_apps
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw
 from vendo_tray.core.secrets import KeySource, KeyStore
 from vendo_tray.core.settings import Settings, load_settings, save_settings
@@ -45,6 +48,8 @@ from vendo_tray.ui.notifier import Notifier
 from vendo_tray.ui.tray import TrayController, status_line
 
 if TYPE_CHECKING:  # loaded on first use: most sessions never open them
+    from vendo_tray.core.fleet import Fleet, FleetState
+    from vendo_tray.core.monitor import Monitor
     from vendo_tray.ui.licenses_dialog import LicensesDialog
     from vendo_tray.ui.single_instance import SingleInstance
     from vendo_tray.ui.window import MainWindow
@@ -54,6 +59,8 @@ log = logging.getLogger(__name__)
 DEMO_KEY = "vendo_sk_demo"
 BASE_URL_ENV = "VENDO_BASE_URL"
 DEMO_SCENARIO = "demo"
+#: Demo mode's apps: (id and name, key, scenario); the first plays the story, the second idles.
+DEMO_APPS = (("demo-prod", DEMO_KEY, DEMO_SCENARIO), ("demo-staging", "vendo_sk_demo_staging", "quiet"))
 #: Environment knob for tests and the benchmark: how fast the demo story plays.
 DEMO_SPEED_ENV = "VENDO_TRAY_DEMO_SPEED"
 #: How often we look again for a system tray when there was none.
@@ -79,18 +86,19 @@ class TrayApp(QObject):
         self.keystore = keystore or KeyStore()
         self.config_dir = config_dir or paths.config_dir()
         self.autostart = autostart.for_platform()
-        self.monitor: Any = None
-        self.simulator: Any = None
+        self.fleet: Fleet | None = None
+        self.simulators: list[Any] = []
         self.window: MainWindow | None = None
         self.notifier: Notifier | None = None
         self.settings_dialog: Any = None
         self._quit = asyncio.Event()
         self._monitor_task: asyncio.Task[None] | None = None
+        self._lookups = 0  # apply_apps generations: only the newest lookup is applied
+        self._lookup_tasks: set[asyncio.Task[None]] = set()
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._told_no_tray = False
         self._tray_timer: QTimer | None = None  # rechecks for a tray while there is none
         self._network: Any = None
-        self._key: str | None = None
         self._last_icon: str | None = None
         self._about: QMessageBox | None = None
         self._licenses: LicensesDialog | None = None
@@ -103,49 +111,52 @@ class TrayApp(QObject):
         # expose arrives now) before the engine below loads, which takes longer.
         await asyncio.sleep(0)
         settings = load_settings(self.config_dir)
-        self._saved_base_url = settings.base_url
         env_url = os.environ.get(BASE_URL_ENV, "").strip()
         if env_url and not self.demo:  # as in the SDKs: the environment wins, and is never saved
             log.info("base URL from %s: %s", BASE_URL_ENV, env_url)
-            settings = settings.with_changes(base_url=env_url)
-        key: str | None
-        source: KeySource | None
         if self.demo:
-            settings, key, source = await self._start_demo(settings)
+            watched = await self._start_demo(settings)
         else:
-            lookup = await asyncio.to_thread(self.keystore.lookup)
-            key, source = lookup.key, lookup.source
-            if lookup.problem is not None:
-                log.warning("keyring: %s", lookup.problem)
+            watched = await asyncio.to_thread(lookup_apps, settings, self.keystore, os.environ)
+            _log_problems(watched)
         with contextlib.suppress(Exception):
             settings = settings.with_changes(start_at_login=self.autostart.is_enabled())
-        self._build(settings, key, source)
+        self._build(settings, watched)
+        assert self.fleet is not None
         if not self.tray.is_visible():
             self._fall_back()
-        self._monitor_task = asyncio.create_task(self.monitor.run(), name="vendo-monitor")
+        self._monitor_task = asyncio.create_task(self.fleet.run(), name="vendo-fleet")
         self._monitor_task.add_done_callback(self._monitor_ended)
         await self._quit.wait()
         await self._shutdown()
         return 0
 
-    async def _start_demo(self, settings: Settings) -> tuple[Settings, str, KeySource]:
-        """The simulator in a background thread playing the demo story; settings point at it.
+    async def _start_demo(self, settings: Settings) -> list[AppKey]:
+        """Two simulators in background threads, each an app of its own: one plays the demo story.
 
-        The demo's settings are applied, never saved: a real configuration
-        must not end up pointing at a loopback port that is gone tomorrow.
+        The demo's apps are watched, never saved: a real configuration must not
+        end up pointing at a loopback port that is gone tomorrow.
         """
         from vendo_tray.simulator import Simulator
 
         speed = float(os.environ.get(DEMO_SPEED_ENV) or 1.0)
-        self.simulator = Simulator(key=DEMO_KEY)
-        await asyncio.to_thread(self.simulator.start)
-        self.simulator.run_scenario(DEMO_SCENARIO, speed=speed)
-        log.info("demo: simulator on %s playing %r (speed x%g)", self.simulator.base_url,
-                 DEMO_SCENARIO, speed)
-        return settings.with_changes(base_url=self.simulator.base_url), DEMO_KEY, KeySource.DEMO
+        watched = []
+        for name, key, scenario in DEMO_APPS:
+            simulator = Simulator(key=key)
+            self.simulators.append(simulator)
+            await asyncio.to_thread(simulator.start)
+            simulator.run_scenario(scenario, speed=speed)
+            log.info("demo: app %s on %s playing %r (speed x%g)", name, simulator.base_url, scenario, speed)
+            watched.append(AppKey(AppProfile(name, name, simulator.base_url), key, KeySource.DEMO))
+        return watched
 
-    def _build(self, settings: Settings, key: str | None, source: KeySource | None) -> None:
-        from vendo_tray.core.monitor import Monitor
+    @property
+    def monitor(self) -> Monitor | None:
+        """The first watched app's monitor (the settings dialog's app; the window's until it filters)."""
+        return self.fleet.monitor() if self.fleet is not None else None
+
+    def _build(self, settings: Settings, watched: list[AppKey]) -> None:
+        from vendo_tray.core.fleet import Fleet
         from vendo_tray.core.store import Store
 
         if self.demo:  # demo history is throwaway: it must not mix with real events
@@ -154,11 +165,10 @@ class TrayApp(QObject):
         else:
             store_path = paths.history_path()
         store = Store.open(store_path)  # makes the folder itself, and never raises (a read-only disk included)
-        self._key = key
-        self.monitor = Monitor(settings=settings, key=key, key_source=source, store=store,
-                               demo=self.demo)
+        self.fleet = Fleet(settings=settings, store=store, demo=self.demo)
+        self.fleet.apply(watched)
         self.bridge = MonitorBridge(self)
-        self.monitor.add_listener(self.bridge)
+        self.fleet.add_listener(self.bridge)
 
         self.notifier = _make_notifier(self.perform, self.tray, self._notification_icon())
 
@@ -167,15 +177,19 @@ class TrayApp(QObject):
         t = self.tray
         t.open_window_requested.connect(self.show_window)
         t.open_settings_requested.connect(self.open_settings)
-        t.reconnect_requested.connect(self.monitor.reconnect_now)
-        t.pause_requested.connect(self.monitor.pause)
-        t.resume_requested.connect(self.monitor.resume)
+        t.reconnect_requested.connect(self.fleet.reconnect_now)
+        t.pause_requested.connect(self.fleet.pause)
+        t.resume_requested.connect(self.fleet.resume)
         t.open_dashboard_requested.connect(self.open_dashboard)
+        t.app_reconnect_requested.connect(self.fleet.reconnect_now)
+        t.app_pause_requested.connect(self.fleet.pause)
+        t.app_resume_requested.connect(self.fleet.resume)
+        t.app_dashboard_requested.connect(self.open_dashboard)
         t.about_requested.connect(self.show_about)
         t.quit_requested.connect(self.quit)
         self.app.aboutToQuit.connect(self.quit)
 
-        self._on_state(self.monitor.state)
+        self._on_state(self.fleet.state)
         self._watch_network()
 
     def ensure_window(self) -> MainWindow:
@@ -190,7 +204,7 @@ class TrayApp(QObject):
             window = MainWindow(self.monitor)
             window.setWindowIcon(app_icon())
             window.open_url_requested.connect(self.open_url)  # its buttons pass our allowlist too
-            self.bridge.state_changed_signal.connect(window.on_state)
+            self.bridge.state_changed_signal.connect(lambda fleet: window.on_state(_first_state(fleet)))
             self.bridge.event_recorded_signal.connect(window.on_event)
             self.window = window
         return self.window
@@ -254,15 +268,16 @@ class TrayApp(QObject):
         online = reachability == R.Online
         if online != self._last_online:
             self._last_online = online
-            self.monitor.network_changed(online)
+            self.fleet.network_changed(online)
 
     # ------------------------------------------------------------------ state
-    def _on_state(self, state: AppState) -> None:
-        self.tray.render(state)
+    def _on_state(self, fleet: FleetState) -> None:
+        self.tray.render(fleet)
         icon = self.tray.icon_name
         if icon != self._last_icon:  # one line per visible change, not per snapshot
             self._last_icon = icon
-            log.info("tray shows %s: %s", icon, status_line(state))
+            log.info("tray shows %s: %s", icon, status_line(fleet.state))
+        state = _first_state(fleet)  # the settings dialog's app
         if self.settings_dialog is not None:
             self.settings_dialog.set_key_source(state.key_source)
             if state.phase is Phase.KEY_REJECTED:
@@ -279,20 +294,24 @@ class TrayApp(QObject):
     def perform(self, action: Action) -> None:
         """A notice's button or click: every URL passes the monitor's allowlist first."""
         if action.kind is ActionKind.OPEN_URL:
-            self.open_url(action.url)
+            self.open_url(action.url, action.app)
         elif action.kind is ActionKind.OPEN_WINDOW:
             self.show_window(action.event_key)
         elif action.kind is ActionKind.OPEN_SETTINGS:
             self.open_settings()
 
-    def open_url(self, url: str | None) -> bool:
-        checked = self.monitor.links.check(url)
+    def open_url(self, url: str | None, app_id: str | None = None) -> bool:
+        """Open ``url`` if app ``app_id``'s links allow it (its host only; the first app's by default)."""
+        links = self.fleet.links(app_id) if self.fleet is not None else None
+        checked = links.check(url) if links is not None else None
         if checked is None:
             return False
         return QDesktopServices.openUrl(QUrl(checked))
 
-    def open_dashboard(self) -> None:
-        self.open_url(self.monitor.links.dashboard())
+    def open_dashboard(self, app_id: str | None = None) -> None:
+        links = self.fleet.links(app_id) if self.fleet is not None else None
+        if links is not None:
+            self.open_url(links.dashboard(), app_id)
 
     def show_window(self, event_key: str | None = None) -> None:
         window = self.ensure_window()
@@ -304,10 +323,13 @@ class TrayApp(QObject):
     def open_settings(self) -> None:
         from vendo_tray.ui.settings_dialog import SettingsDialog
 
+        assert self.fleet is not None, "the tray's menu is connected once the fleet is built"
+        first = self.fleet.monitor()
+        state = first.state if first is not None else self.fleet.state.state
         if self.settings_dialog is None:
-            state = self.monitor.state
-            dialog = SettingsDialog(self.monitor.settings, keystore=self.keystore,
-                                    tester=self.monitor.test_key, key_in_use=self._key,
+            dialog = SettingsDialog(first.settings if first is not None else self.fleet.settings,
+                                    keystore=self.keystore, tester=self.fleet.test_key,
+                                    key_in_use=first.key if first is not None else None,
                                     key_source=state.key_source)
             dialog.setWindowIcon(app_icon())
             dialog.settings_changed.connect(self.apply_settings)
@@ -315,20 +337,53 @@ class TrayApp(QObject):
             # Kept when closed, not deleted: a Save or Test still running must find
             # its widgets (and deliver the saved key) after the user closed the dialog.
             self.settings_dialog = dialog
-        if self.monitor.state.phase is Phase.KEY_REJECTED:
-            self.settings_dialog.show_rejection(self.monitor.state.detail)
+        if state.phase is Phase.KEY_REJECTED:
+            self.settings_dialog.show_rejection(state.detail)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
 
     def set_key(self, key: str | None, source: KeySource | None) -> None:
-        """A key saved in the dialog: the monitor restarts the stream with it."""
-        self._key = key
-        self.monitor.set_key(key, source)
+        """A key saved in the dialog (for the first app): that app's stream restarts with it."""
+        assert self.fleet is not None
+        first = self.fleet.monitor()
+        if first is not None:
+            self.fleet.set_key(first.app.id, key, source)
+
+    def apply_apps(self) -> None:
+        """The list of apps or a key in the keyring changed: look them up again and watch exactly those.
+
+        The one way the settings dialog and anything else change what is watched:
+        save the settings (``apply_settings``) and the keys first, then call this.
+        The lookup reads the keyring off the GUI thread; only the newest lookup is
+        applied, so quick edits cannot leave an older list running.
+        """
+        if self.demo or self._monitor_task is None:
+            return  # demo apps are the simulators', not the keyring's; before the start, main() looks
+        self._lookups += 1
+        task = asyncio.ensure_future(self._apply_apps(self._lookups, self.fleet.settings))
+        self._lookup_tasks.add(task)
+        task.add_done_callback(self._lookup_tasks.discard)
+
+    async def _apply_apps(self, generation: int, settings: Settings) -> None:
+        try:
+            watched = await asyncio.to_thread(lookup_apps, settings, self.keystore, os.environ)
+        except Exception:  # a keyring bug must not end the shell; the apps watched stay as they are
+            log.exception("looking up the apps' keys failed")
+            return
+        _log_problems(watched)
+        if generation == self._lookups and self.fleet is not None:
+            self.fleet.apply(watched)
+            await self.fleet.settle()
 
     def apply_settings(self, settings: Settings) -> None:
-        old = self.monitor.settings
-        self.monitor.apply_settings(settings)
+        """New settings from the dialog: every app follows them, and (outside the demo) they are saved."""
+        assert self.fleet is not None
+        first = self.fleet.monitor()
+        old = first.settings if first is not None else self.fleet.settings  # as the dialog showed them
+        if os.environ.get(BASE_URL_ENV, "").strip() and settings.base_url == old.base_url:
+            settings = settings.with_changes(base_url=self.fleet.settings.base_url)  # keep the env's out of the file
+        self.fleet.apply_settings(settings)
         if self.demo:  # the dialog promises demo changes last for this run only
             log.info("demo: settings applied, not saved (start at login unchanged)")
             return
@@ -337,13 +392,11 @@ class TrayApp(QObject):
                 autostart.apply(settings.start_at_login, self.autostart)
             except OSError as exc:
                 log.warning("could not change start at login: %s", exc)
-        if os.environ.get(BASE_URL_ENV, "").strip() and settings.base_url == old.base_url:
-            settings = settings.with_changes(base_url=self._saved_base_url)  # keep the env's out of the file
         try:
             save_settings(self.config_dir, settings)
-            self._saved_base_url = settings.base_url
         except OSError as exc:
             log.warning("could not save settings: %s", exc)
+        self.apply_apps()  # the list, or the implied app's base URL, may have changed
 
     def show_about(self) -> None:
         if self._about is not None and self._about.isVisible():  # one box, brought forward
@@ -409,15 +462,28 @@ class TrayApp(QObject):
             self.window.deleteLater()
             self.window = None
             await asyncio.sleep(0)  # let Qt run the deferred delete
-        if self.monitor is not None:
+        await cancel_and_wait(*self._lookup_tasks)
+        if self.fleet is not None:
             with contextlib.suppress(Exception):
-                await self.monitor.aclose()
-        if self.simulator is not None:
+                await self.fleet.aclose()
+        for simulator in self.simulators:
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.simulator.stop)
+                await asyncio.to_thread(simulator.stop)
         self.tray.dispose()
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
+
+
+def _first_state(fleet: FleetState) -> AppState:
+    """The first watched app's state (what the window and the settings dialog show of one app)."""
+    first = fleet.of(None)
+    return first.state if first is not None else fleet.state
+
+
+def _log_problems(watched: list[AppKey]) -> None:
+    for found in watched:
+        if found.problem is not None:
+            log.warning("keyring (app %s): %s", found.app.id, found.problem)
 
 
 def _quit_on_signals(loop: asyncio.AbstractEventLoop, shell: TrayApp) -> None:

@@ -1,9 +1,12 @@
-"""The tray icon and its menu: a view of :class:`AppState`, plus signals for the user's choices.
+"""The tray icon and its menu: a view of the apps' states, plus signals for the user's choices.
 
-The tray decides nothing about the product: the monitor says what the state
-is, :func:`render` shows it (icon, tooltip, status line, pause marks), and
-menu choices leave as signals that ``ui.app`` connects to the monitor, the
-window and the dialogs.
+The tray decides nothing about the product: the fleet says what each app's
+state is and which is worst (``core.state.FleetState``), :func:`render` shows it
+(icon, tooltip, status line, pause marks), and menu choices leave as signals
+that ``ui.app`` connects to the fleet, the window and the dialogs.  With one app
+the menu is the single-app menu it always was; with several, each app gets a
+submenu (its state, Reconnect, Pause/Resume, Open dashboard) and the pause and
+reconnect items act on all of them.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 from vendo_tray import APP_NAME
 from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text, phase_word
 from vendo_tray.core.policy import in_one_hour, local_now, next_morning
-from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,35 @@ def tooltip_text(state: AppState) -> str:
     return "\n".join(lines)
 
 
+def fleet_tooltip_text(fleet: FleetState) -> str:
+    """With several apps: who we are, then one line per app (its state and balance), then the worst's detail."""
+    if not fleet.several:
+        return tooltip_text(fleet.state)
+    lines = [f"{APP_NAME} — Demo" if fleet.demo else APP_NAME]
+    for status in fleet.apps:
+        lines.append(f"{status.app.name}: {status_line(status.state)}")
+    worst = fleet.worst
+    if worst is not None and worst.state.detail and worst.state.phase is not Phase.LIVE:
+        lines.append(f"{worst.app.name}: {worst.state.detail}")
+    return "\n".join(lines)
+
+
+def fleet_line(fleet: FleetState) -> str:
+    """The menu's first line: the one app's status line, or with several the worst app's (or "all live")."""
+    worst = fleet.worst
+    if not fleet.several or worst is None:
+        return status_line(fleet.state)
+    if all(s.state.phase is Phase.LIVE and not s.state.attention for s in fleet.apps):
+        return f"{phase_word(Phase.LIVE)} · {len(fleet.apps)} apps"
+    return f"{worst.app.name}: {status_line(worst.state, balance=False)}"
+
+
+def _all_paused_until(fleet: FleetState) -> datetime | None:
+    """When every app's pause ends (the earliest), None unless every app is paused."""
+    ends = [s.state.paused_until for s in fleet.apps] or [fleet.state.paused_until]
+    return None if any(end is None for end in ends) else min(e for e in ends if e is not None)
+
+
 def _when(moment: datetime) -> str:
     local = moment.astimezone()
     today = datetime.now().astimezone().date()
@@ -85,11 +117,20 @@ class TrayController(QObject):
     open_dashboard_requested = Signal()
     about_requested = Signal()
     quit_requested = Signal()
+    #: One app's own items (several apps): its id, and for a pause the datetime first.
+    app_reconnect_requested = Signal(str)
+    app_pause_requested = Signal(object, str)
+    app_resume_requested = Signal(str)
+    app_dashboard_requested = Signal(str)
 
     def __init__(self, parent: QObject | None = None, now: Callable[[], datetime] = local_now) -> None:
         super().__init__(parent)
         self._now = now
         self.state = AppState()
+        self.fleet = FleetState()
+        #: Several apps: each app's submenu, by id, in the list's order.
+        self.app_menus: dict[str, QMenu] = {}
+        self._apps_shown: tuple[tuple[str, str], ...] = ()
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
         self._build_menu()
@@ -106,7 +147,7 @@ class TrayController(QObject):
         font = self.status_action.font()
         font.setBold(True)
         self.status_action.setFont(font)
-        m.addSeparator()
+        self.apps_separator = m.addSeparator()
         self.open_action = m.addAction("Open Vendo Tray", self.open_window_requested.emit)
         self.pause_menu = m.addMenu("Pause notifications")
         group = QActionGroup(self.pause_menu)
@@ -133,22 +174,64 @@ class TrayController(QObject):
         return action
 
     # -- rendering -------------------------------------------------------
-    def render(self, state: AppState) -> None:
-        """Show ``state``: icon (with badge), tooltip, status line, menu marks."""
+    def render(self, state: AppState | FleetState) -> None:
+        """Show the apps' states: icon (the worst app's, with badge), tooltip, status line, menu marks."""
+        fleet = state if isinstance(state, FleetState) else FleetState.of_one(state)
+        self.fleet = fleet
+        state = fleet.state
         self.state = state
         self.icon.setIcon(icon_for_state(state))
-        self.icon.setToolTip(tooltip_text(state))
-        line = status_line(state)
+        self.icon.setToolTip(fleet_tooltip_text(fleet))
+        line = fleet_line(fleet)
         self.status_action.setText(f"{line} · Demo" if state.demo else line)
-        paused = state.paused
-        self.resume_action.setEnabled(paused)
-        if not paused:
+        self._render_apps(fleet)
+        paused_until = _all_paused_until(fleet)
+        self.resume_action.setEnabled(any(s.state.paused for s in fleet.apps) or state.paused)
+        if paused_until is None:
             for action in (self.pause_hour_action, self.pause_tomorrow_action):
                 action.setChecked(False)
+        every = " all" if fleet.several else ""
         self.pause_menu.setTitle(
-            f"Notifications paused until {_when(state.paused_until)}" if state.paused_until
-            else "Pause notifications")
-        self.reconnect_action.setEnabled(state.phase is not Phase.KEY_MISSING)
+            f"Notifications paused until {_when(paused_until)}" if paused_until
+            else f"Pause{every} notifications")
+        self.resume_action.setText(f"Resume{every} notifications")
+        self.reconnect_action.setText("Reconnect all" if fleet.several else "Reconnect now")
+        self.reconnect_action.setEnabled(state.phase is not Phase.KEY_MISSING or fleet.several)
+        self.dashboard_action.setVisible(not fleet.several)  # each app's submenu has its own
+
+    def _render_apps(self, fleet: FleetState) -> None:
+        """Several apps: a submenu per app, rebuilt when the list changes, retitled on every state."""
+        shown = tuple((s.app.id, s.app.name) for s in fleet.apps) if fleet.several else ()
+        if shown != self._apps_shown:
+            for menu in self.app_menus.values():
+                self.menu.removeAction(menu.menuAction())
+                menu.deleteLater()
+            self.app_menus = {app_id: self._app_menu(app_id) for app_id, _ in shown}
+            self._apps_shown = shown
+        for status in fleet.apps if shown else ():
+            self._render_app(self.app_menus[status.app.id], status)
+
+    def _app_menu(self, app_id: str) -> QMenu:
+        menu = QMenu()
+        self.menu.insertMenu(self.apps_separator, menu)
+        menu.addAction("Reconnect now", lambda: self.app_reconnect_requested.emit(app_id))
+        menu.addAction("Pause for 1 hour",
+                       lambda: self.app_pause_requested.emit(in_one_hour(self._now()), app_id))
+        menu.addAction("Pause until tomorrow",
+                       lambda: self.app_pause_requested.emit(next_morning(self._now()), app_id))
+        menu.addAction("Resume notifications", lambda: self.app_resume_requested.emit(app_id))
+        menu.addAction("Open dashboard", lambda: self.app_dashboard_requested.emit(app_id))
+        return menu
+
+    def _render_app(self, menu: QMenu, status: AppStatus) -> None:
+        state = status.state
+        title = f"{status.app.name} — {status_line(state)}"
+        if state.paused_until is not None:
+            title += f" · paused until {_when(state.paused_until)}"
+        menu.setTitle(title)
+        reconnect, pause_hour, pause_tomorrow, resume, _dashboard = menu.actions()
+        reconnect.setEnabled(state.phase is not Phase.KEY_MISSING)
+        resume.setEnabled(state.paused)
 
     @property
     def icon_name(self) -> str:
