@@ -48,8 +48,11 @@ from vendo_tray.ui.notifier import Notifier
 from vendo_tray.ui.tray import TrayController, status_line
 
 if TYPE_CHECKING:  # loaded on first use: most sessions never open them
-    from vendo_tray.core.fleet import Fleet, FleetState
+    from vendo_tray.core.fleet import Fleet
+    from vendo_tray.core.links import Links
     from vendo_tray.core.monitor import Monitor
+    from vendo_tray.core.state import FleetState
+    from vendo_tray.core.store import Store
     from vendo_tray.ui.licenses_dialog import LicensesDialog
     from vendo_tray.ui.single_instance import SingleInstance
     from vendo_tray.ui.window import MainWindow
@@ -201,7 +204,8 @@ class TrayApp(QObject):
         if self.window is None:
             from vendo_tray.ui.window import MainWindow
 
-            window = MainWindow(self.monitor)
+            assert self.fleet is not None, "the window opens once the fleet is built"
+            window = MainWindow(_WindowSource(self.fleet))
             window.setWindowIcon(app_icon())
             window.open_url_requested.connect(self.open_url)  # its buttons pass our allowlist too
             self.bridge.state_changed_signal.connect(lambda fleet: window.on_state(_first_state(fleet)))
@@ -268,7 +272,8 @@ class TrayApp(QObject):
         online = reachability == R.Online
         if online != self._last_online:
             self._last_online = online
-            self.fleet.network_changed(online)
+            if self.fleet is not None:
+                self.fleet.network_changed(online)
 
     # ------------------------------------------------------------------ state
     def _on_state(self, fleet: FleetState) -> None:
@@ -358,7 +363,7 @@ class TrayApp(QObject):
         The lookup reads the keyring off the GUI thread; only the newest lookup is
         applied, so quick edits cannot leave an older list running.
         """
-        if self.demo or self._monitor_task is None:
+        if self.demo or self._monitor_task is None or self.fleet is None:
             return  # demo apps are the simulators', not the keyring's; before the start, main() looks
         self._lookups += 1
         task = asyncio.ensure_future(self._apply_apps(self._lookups, self.fleet.settings))
@@ -472,6 +477,27 @@ class TrayApp(QObject):
         self.tray.dispose()
         if self._temp_dir is not None:
             self._temp_dir.cleanup()
+
+
+class _WindowSource:
+    """What the window reads (``ui.window.WindowSource``): the shared history, and the first app's state and links."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
+
+    @property
+    def store(self) -> Store:
+        return self._fleet.store
+
+    @property
+    def state(self) -> AppState:
+        return _first_state(self._fleet.state)
+
+    @property
+    def links(self) -> Links:
+        from vendo_tray.core.links import Links
+
+        return self._fleet.links() or Links(self._fleet.settings.base_url)
 
 
 def _first_state(fleet: FleetState) -> AppState:

@@ -1,6 +1,6 @@
-"""The monitor's listener, turned into Qt signals.
+"""The fleet's listener, turned into Qt signals.
 
-WHY: core stays Qt-free and calls plain methods (``MonitorListener``); the
+WHY: core stays Qt-free and calls plain methods (``FleetListener``); the
 widgets want signals so several of them (tray, window, notifier, settings)
 can follow the same state without the monitor knowing any of them.  The
 monitor runs on the qasync loop, which is the GUI thread, so the signals are
@@ -13,17 +13,17 @@ from PySide6.QtCore import QObject, Signal
 
 from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.notices import Notice, Withdraw
-from vendo_tray.core.state import AppState
+from vendo_tray.core.state import FleetState
 
 
 class MonitorBridge(QObject):
-    """Implements ``core.state.MonitorListener``; re-emits each call as a signal."""
+    """Implements ``core.fleet.FleetListener``; re-emits each call as a signal."""
 
-    state_changed_signal = Signal(object)   # AppState
+    state_changed_signal = Signal(object)   # FleetState
     event_recorded_signal = Signal(object)  # VendoEvent
     notice_signal = Signal(object)          # Notice | Withdraw
 
-    def state_changed(self, state: AppState) -> None:
+    def state_changed(self, state: FleetState) -> None:
         self.state_changed_signal.emit(state)
 
     def event_recorded(self, event: VendoEvent) -> None:

@@ -101,10 +101,13 @@ _SETTINGS_CONNECTIONS_HEADER = "window/connections_header"
 
 
 class WindowSource(Protocol):
-    """What the window needs from ``core.monitor.Monitor``."""
+    """What the window needs of the engine: the history, and one app's state and links."""
 
-    store: Store
-    state: AppState
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def state(self) -> AppState: ...
 
     @property
     def links(self) -> LinkSource: ...
