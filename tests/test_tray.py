@@ -13,8 +13,9 @@ from PySide6.QtWidgets import QSystemTrayIcon, QWidget
 
 import desktop
 from vendo_tray.client import Balance, Connection
+from vendo_tray.core.apps import AppProfile
 from vendo_tray.core.runway import Basis, Runway
-from vendo_tray.core.state import AppState, Phase, Snapshot
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase, Snapshot
 from vendo_tray.ui.icons import SIZES, TrayIconName, render_pixmap, tray_icon
 from vendo_tray.ui.tray import TrayController, status_line, tooltip_text
 
@@ -228,3 +229,83 @@ def test_tray_and_window_name_each_phase_with_the_same_words(phase: Phase) -> No
 
     state = AppState(phase=phase)
     assert status_line(state).split(" · ")[0] == phase_word(phase) == phase_text(state)
+
+
+PROD = AppProfile("prod", "prod", "https://api.vendo.run")
+STAGING = AppProfile("staging", "staging", "https://staging.vendo.run")
+
+
+def _two_apps(staging: AppState | None = None) -> FleetState:
+    return FleetState((AppStatus(PROD, AppState(phase=Phase.LIVE, snapshot=HEALTHY)),
+                       AppStatus(STAGING, staging or AppState(phase=Phase.LIVE, snapshot=TROUBLED))))
+
+
+def test_one_app_keeps_the_single_app_menu(tray: TrayController) -> None:
+    tray.render(FleetState((AppStatus(PROD, CASES[1][0]),)))
+    assert tray.app_menus == {}
+    texts = [a.text() for a in tray.menu.actions() if not a.isSeparator()]
+    assert texts[0] == "Live · 12 connections · $4.20"
+    assert "prod" not in tray.icon.toolTip() and tray.dashboard_action.isVisible()
+
+
+def test_several_apps_show_the_worst_icon_and_a_submenu_each(tray: TrayController, qtbot) -> None:
+    tray.render(_two_apps(AppState(phase=Phase.KEY_REJECTED, detail="Key rejected: app_revoked")))
+    assert tray.icon_name == TrayIconName.KEY.value                      # the worst app's icon
+    assert list(tray.app_menus) == ["prod", "staging"]
+    titles = [m.title() for m in tray.app_menus.values()]
+    assert titles == ["prod — Live · 12 connections · $4.20", "staging — API key rejected"]
+    assert tray.status_action.text() == "staging: API key rejected"
+    tip = tray.icon.toolTip().splitlines()
+    assert tip[1:] == ["prod: Live · 12 connections · $4.20", "staging: API key rejected",
+                       "staging: Key rejected: app_revoked"]
+    assert tray.pause_menu.title() == "Pause all notifications" and not tray.dashboard_action.isVisible()
+    reconnect, pause_hour, _tomorrow, resume, dashboard = tray.app_menus["staging"].actions()
+    with qtbot.waitSignal(tray.app_reconnect_requested) as reconnected:
+        reconnect.trigger()
+    assert reconnected.args == ["staging"]
+    with qtbot.waitSignal(tray.app_pause_requested) as paused:
+        pause_hour.trigger()
+    assert paused.args[1] == "staging"
+    with qtbot.waitSignal(tray.app_dashboard_requested) as opened:
+        dashboard.trigger()
+    assert opened.args == ["staging"]
+    assert not resume.isEnabled()
+    tray.render(_two_apps(AppState(phase=Phase.LIVE, paused_until=PAUSE_END)))
+    assert tray.app_menus["staging"].actions()[3].isEnabled()
+    assert "paused until" in tray.app_menus["staging"].title()
+    assert tray.pause_menu.title() == "Pause all notifications"        # prod is not paused
+
+
+def test_back_to_one_app_the_submenus_go(tray: TrayController) -> None:
+    tray.render(_two_apps())
+    assert len(tray.app_menus) == 2
+    tray.render(FleetState((AppStatus(PROD, CASES[1][0]),)))
+    assert tray.app_menus == {} and not any(a.menu() for a in tray.menu.actions() if a.menu() is not tray.pause_menu)
+
+
+def test_screenshot_of_the_two_app_tray_menu(tray: TrayController, qtbot, xvfb_display: str,
+                                             screenshots_dir: Path, tmp_path: Path) -> None:
+    wallpaper = _Wallpaper()
+    wallpaper.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnBottomHint)
+    wallpaper.setGeometry(0, 0, 1280, 800)
+    wallpaper.show()
+    wallpaper.lower()
+    qtbot.addWidget(wallpaper)
+    tray.render(_two_apps())
+    qtbot.waitUntil(lambda: tray.icon.geometry().width() > 0, timeout=5000)
+    tray.menu.popup(QPoint(1280 - tray.menu.sizeHint().width() - 4, 34))
+    qtbot.waitUntil(tray.menu.isVisible, timeout=3000)
+    staging = tray.app_menus["staging"]
+    tray.menu.setActiveAction(staging.menuAction())      # hover staging: its submenu opens
+    staging.popup(QPoint(tray.menu.geometry().left() - staging.sizeHint().width(),
+                         tray.menu.actionGeometry(staging.menuAction()).top() + tray.menu.geometry().top()))
+    qtbot.waitUntil(staging.isVisible, timeout=3000)
+    qtbot.wait(300)
+    full = desktop.screenshot(tmp_path / "full.png", xvfb_display)
+    left = max(0, staging.geometry().left() - 20)
+    crop = f"{1280 - left}x{tray.menu.geometry().bottom() + 60}+{left}+0"
+    out = screenshots_dir / "tray-menu-two-apps.png"
+    subprocess.run(["convert", str(full), "-crop", crop, "+repage", str(out)], check=True, timeout=30)
+    staging.hide()
+    tray.menu.hide()
+    assert out.stat().st_size > 1000

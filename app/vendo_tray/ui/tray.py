@@ -147,6 +147,8 @@ class TrayController(QObject):
         font = self.status_action.font()
         font.setBold(True)
         self.status_action.setFont(font)
+        m.addSeparator()
+        # Several apps: their submenus go between these two (one app: Qt shows one line).
         self.apps_separator = m.addSeparator()
         self.open_action = m.addAction("Open Vendo Tray", self.open_window_requested.emit)
         self.pause_menu = m.addMenu("Pause notifications")
