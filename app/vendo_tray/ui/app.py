@@ -208,10 +208,17 @@ class TrayApp(QObject):
             window = MainWindow(_WindowSource(self.fleet))
             window.setWindowIcon(app_icon())
             window.open_url_requested.connect(self.open_url)  # its buttons pass our allowlist too
-            self.bridge.state_changed_signal.connect(lambda fleet: window.on_state(_first_state(fleet)))
+            self.bridge.state_changed_signal.connect(self._window_follows)
+            self._window_follows(self.fleet.state, window)
             self.bridge.event_recorded_signal.connect(window.on_event)
             self.window = window
         return self.window
+
+    def _window_follows(self, fleet: FleetState, window: MainWindow | None = None) -> None:
+        """The window shows the apps' states, and opens each app's links with that app's rules."""
+        window = window or self.window
+        if window is not None and self.fleet is not None:
+            window.on_fleet(fleet, {m.app.id: m.links for m in self.fleet.monitors})
 
     def _notification_icon(self) -> Path | None:
         """A PNG of the app icon (notification servers read PNG everywhere; SVG not always)."""

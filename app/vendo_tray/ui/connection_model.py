@@ -8,7 +8,7 @@ snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt
@@ -27,8 +27,9 @@ from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
 CONNECTION_ROLE = Qt.ItemDataRole.UserRole + 1
 
-NAME, STATUS, MESSAGE, ACTION = range(4)
-HEADERS = ("Connection", "Status", "Message", "Action")
+NAME, STATUS, MESSAGE, ACTION, APP = range(5)
+#: The App column is last: the window hides it while one app is watched.
+HEADERS = ("Connection", "Status", "Message", "Action", "App")
 
 _NEUTRAL = "#a0a7b3"
 
@@ -41,26 +42,41 @@ def _order(connection: Connection) -> tuple[int, str]:
 
 
 class ConnectionTableModel(HeaderedTableModel):
-    """Rows = the snapshot's connections, those needing action first."""
+    """Rows = the snapshot's connections (of one app, or of several), those needing action first."""
 
     HEADERS = HEADERS
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rows: list[Connection] = []
+        self._apps: list[str | None] = []  # each row's app id
+        self._app_names: dict[str, str] = {}
 
-    def set_connections(self, connections: Iterable[Connection]) -> bool:
-        """Replace the rows; False (and no reset) when nothing changed."""
-        rows = sorted(connections, key=_order)
-        if rows == self._rows:
+    def set_connections(self, connections: Iterable[Connection], apps: Iterable[str | None] | None = None) -> bool:
+        """Replace the rows (``apps``: each connection's app id, in the same order); False when nothing changed."""
+        listed = list(connections)
+        pairs = sorted(zip(listed, apps if apps is not None else [None] * len(listed), strict=True),
+                       key=lambda pair: _order(pair[0]))
+        rows, row_apps = [c for c, _ in pairs], [a for _, a in pairs]
+        if (rows, row_apps) == (self._rows, self._apps):
             return False
         self.beginResetModel()
-        self._rows = rows
+        self._rows, self._apps = rows, row_apps
         self.endResetModel()
         return True
 
+    def set_app_names(self, names: Mapping[str, str]) -> None:
+        """Each app's name by id, for the App column."""
+        self._app_names = dict(names)
+        if self._rows:
+            self.dataChanged.emit(self.index(0, APP), self.index(len(self._rows) - 1, APP))
+
     def connection_at(self, row: int) -> Connection | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def app_at(self, row: int) -> str | None:
+        """The id of the app row ``row``'s connection belongs to (None: the only app)."""
+        return self._apps[row] if 0 <= row < len(self._apps) else None
 
     def row_of(self, slug: str) -> int | None:
         return next((i for i, c in enumerate(self._rows) if c.slug == slug), None)
@@ -82,6 +98,9 @@ class ConnectionTableModel(HeaderedTableModel):
                 return conn.error_message or ""
             if column == ACTION:
                 return connection_action_label(conn)
+            if column == APP:
+                app = self.app_at(index.row())
+                return self._app_names.get(app, app) if app else ""
         elif role == Qt.ItemDataRole.DecorationRole:
             if column == NAME:
                 color = brand_color(conn.brand_color)

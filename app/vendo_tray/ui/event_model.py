@@ -57,8 +57,9 @@ TICK_MS = 30_000
 EVENT_ROLE = Qt.ItemDataRole.UserRole + 1
 KEY_ROLE = Qt.ItemDataRole.UserRole + 2
 
-TIME, KIND, CONNECTION, SUMMARY = range(4)
-HEADERS = ("Time", "Kind", "Connection", "Summary")
+TIME, KIND, CONNECTION, SUMMARY, APP = range(5)
+#: The App column is last: the window hides it while one app is watched.
+HEADERS = ("Time", "Kind", "Connection", "Summary", "App")
 
 #: Dot for an event whose connection has no (usable) brand colour.
 _NEUTRAL_CONNECTION = "#a0a7b3"
@@ -84,6 +85,7 @@ class EventTableModel(HeaderedTableModel):
         self._top_id: int | None = None
         self._now = self._clock()
         self._connections: dict[str, Connection] = {}
+        self._app_names: dict[str, str] = {}
         self._sync_timer = QTimer(self)
         self._sync_timer.setSingleShot(True)
         self._sync_timer.setInterval(SYNC_DELAY_MS)
@@ -126,6 +128,14 @@ class EventTableModel(HeaderedTableModel):
         if self._count:
             # Names show in the connection column and in the summary.
             self.dataChanged.emit(self.index(0, CONNECTION), self.index(self._count - 1, SUMMARY))
+
+    def set_app_names(self, names: dict[str, str]) -> None:
+        """Each app's name by id, for the App column."""
+        if names == self._app_names:
+            return
+        self._app_names = dict(names)
+        if self._count:
+            self.dataChanged.emit(self.index(0, APP), self.index(self._count - 1, APP))
 
     def connection_name(self, slug: str | None) -> str:
         if not slug:
@@ -273,6 +283,8 @@ class EventTableModel(HeaderedTableModel):
             return event.kind.label
         if column == CONNECTION:
             return self.connection_name(event.slug) or ("—" if event.kind.group == "connection" else "")
+        if column == APP:
+            return self._app_names.get(event.app, event.app)
         return event.describe(self.connection_name(event.slug))
 
     def _decoration(self, event: VendoEvent, column: int) -> Any:

@@ -5,7 +5,13 @@ It is a view, nothing more.  History comes from ``monitor.store`` through
 ``AppState`` the app passes to :meth:`MainWindow.on_state`, words and colours
 from ``core.display``, buttons and their URLs from ``core.event_actions``.
 Links are never opened here: :attr:`MainWindow.open_url_requested` hands the
-URL to the app, which checks it against the allowlist and opens it.
+URL (and the app it belongs to) to the shell, which checks it against that
+app's allowlist and opens it.
+
+With several Vendo apps (:meth:`MainWindow.on_fleet`) an app filter and an App
+column appear; the header, the Connections and Spend tabs show the chosen app
+(with "All apps": every app's connections, and the figures of the app that
+needs the user most, named in the header).
 
 Closing hides (it is a tray app); size, place, splitter and column widths are
 remembered in a QSettings file in the config directory.
@@ -14,7 +20,7 @@ remembered in a QSettings file in the config directory.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -73,7 +79,7 @@ from vendo_tray.core.event_actions import (
 )
 from vendo_tray.core.kinds import Kind, Severity, VendoEvent
 from vendo_tray.core.spend import history_from
-from vendo_tray.core.state import AppState
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Snapshot
 from vendo_tray.core.store import EventFilter, Store
 from vendo_tray.ui import connection_model as cm
 from vendo_tray.ui import event_model as em
@@ -141,7 +147,7 @@ class MainWindow(QMainWindow):
     """Recent events and connections; see the module docstring."""
 
     #: A button asked to open this URL; the app checks it (Links.check) and opens it.
-    open_url_requested = Signal(str)
+    open_url_requested = Signal(str, object)  # the URL, and the id of the app it belongs to (or None)
 
     def __init__(self, monitor: WindowSource, *, window_settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -149,6 +155,9 @@ class MainWindow(QMainWindow):
         self._monitor = monitor
         self._settings = window_settings if window_settings is not None else default_window_settings()
         self._state = monitor.state
+        self._fleet = FleetState()
+        self._shown_app: AppStatus | None = None  # whose figures the header shows (several apps)
+        self._links_by_app: dict[str, LinkSource] = {}
         self._known_slugs: set[str] = set()
         self.setWindowTitle("Vendo Tray")
         self.setObjectName("VendoTrayMainWindow")
@@ -194,11 +203,29 @@ class MainWindow(QMainWindow):
 
     # ================================================================ public API
 
+    def on_fleet(self, fleet: FleetState, links: Mapping[str, LinkSource]) -> None:
+        """The apps' states changed: the app filter and columns (several apps), then the chosen app's state."""
+        self._fleet = fleet
+        self._links_by_app = dict(links)
+        names = {s.app.id: s.app.name for s in fleet.apps}
+        self._refresh_app_filter(names)
+        several = fleet.several
+        self.app_combo.setVisible(several)
+        self.app_label.setVisible(several)
+        self.events_view.setColumnHidden(em.APP, not several)
+        self.connections_view.setColumnHidden(cm.APP, not several)
+        self.events_model.set_app_names(names)
+        self.connections_model.set_app_names(names)
+        chosen = self.app_combo.currentData()
+        self._shown_app = fleet.of(chosen) if chosen else fleet.worst
+        self.on_state(self._shown_app.state if self._shown_app is not None else fleet.state)
+
     def on_state(self, state: AppState) -> None:
-        """The monitor's state changed: header, connections, names in the event list."""
+        """The shown app's state changed: header, connections, names in the event list."""
         self._state = state
         self.phase_dot.setPixmap(severity_dot(phase_severity(state)).pixmap(10, 10))
-        self.phase_label.setText(phase_text(state))
+        shown = self._shown_app if self._fleet.several else None
+        self.phase_label.setText(f"{shown.app.name}: {phase_text(state)}" if shown else phase_text(state))
         snapshot = state.snapshot
         self.balance_value.setText(balance_text(snapshot.balance))
         balance = snapshot.balance
@@ -214,7 +241,7 @@ class MainWindow(QMainWindow):
             self._set_cap(self.daily_value, caps.used_today_micros, caps.daily_micros)
             self._set_cap(self.monthly_value, caps.used_month_micros, caps.monthly_micros)
         self.events_model.set_connections(snapshot.connections)
-        if self.connections_model.set_connections(snapshot.connections):
+        if self.connections_model.set_connections(*self._connection_rows(snapshot.connections)):
             self._install_connection_buttons()
         attention = len(snapshot.needing_action)
         self.tabs.setTabText(CONNECTIONS_TAB, f"C&onnections ({need_action_text(attention)})"
@@ -304,6 +331,15 @@ class MainWindow(QMainWindow):
         row = QHBoxLayout(header)
         row.setContentsMargins(10, 6, 10, 6)
         row.setSpacing(6)
+        self.app_label = QLabel("A&pp:")
+        self.app_combo = QComboBox()
+        self.app_combo.addItem("All apps", None)
+        self.app_combo.setAccessibleName("App filter")
+        self.app_label.setBuddy(self.app_combo)
+        self.app_combo.currentIndexChanged.connect(self._app_chosen)
+        for widget in (self.app_label, self.app_combo):
+            widget.hide()  # shown while more than one app is watched
+            row.addWidget(widget)
         self.phase_dot = QLabel()
         self.phase_dot.setFixedWidth(12)
         self.phase_label = _plain()
@@ -424,7 +460,8 @@ class MainWindow(QMainWindow):
         self.events_model.modelReset.connect(self._after_events_reset)
 
         self.details = DetailsPane()
-        self.details.action_triggered.connect(self._request_url)
+        self.details.action_triggered.connect(
+            lambda url: self._request_url(url, self.details.shown_event.app if self.details.shown_event else None))
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(view)
         self.splitter.addWidget(self.details)
@@ -524,7 +561,7 @@ class MainWindow(QMainWindow):
             assert layout is not None, "the Spend page is built with a layout"
             layout.addWidget(self.spend_view)
         balance = self._state.snapshot.balance
-        history = history_from(self._monitor.store, now=datetime.now(timezone.utc),
+        history = history_from(self._monitor.store, now=datetime.now(timezone.utc), app=self._spend_app(),
                                current_balance=balance.credits_remaining_micros if balance else None)
         runway = balance_runway_text(balance, self._state.runway) if balance is not None else ""
         self.spend_view.set_history(history, runway)
@@ -548,8 +585,50 @@ class MainWindow(QMainWindow):
             slug=self.connection_combo.currentData() or None,
             text=self.search_edit.text().strip() or None,
             needs_action=self.needs_action_button.isChecked(),
+            app=self.app_combo.currentData() or None,
         )
         self.events_model.set_filter(new)
+
+    def _app_chosen(self) -> None:
+        """Another app (or all) was chosen: its events, its connections, its figures."""
+        self.on_fleet(self._fleet, self._links_by_app)
+        self._apply_filter_now()
+        self._refresh_connection_filter()
+        self._spend_changed()
+
+    def _refresh_app_filter(self, names: dict[str, str]) -> None:
+        """One entry per app, in the list's order; the choice is kept while that app is watched."""
+        listed = {self.app_combo.itemData(i): self.app_combo.itemText(i) for i in range(1, self.app_combo.count())}
+        if listed == names and list(listed) == list(names):
+            return
+        chosen = self.app_combo.currentData()
+        self.app_combo.blockSignals(True)
+        self.app_combo.clear()
+        self.app_combo.addItem("All apps", None)
+        for app_id, name in names.items():
+            self.app_combo.addItem(name, app_id)
+        index = self.app_combo.findData(chosen) if chosen else 0
+        self.app_combo.setCurrentIndex(max(index, 0))
+        self.app_combo.blockSignals(False)
+        if chosen and index < 0:  # that app was removed: back to all of them
+            self._apply_filter_now()
+
+    def _connection_rows(self, shown: tuple[Connection, ...]) -> tuple[list[Connection], list[str | None]]:
+        """The Connections tab's rows and their apps: every app's with "All apps", else the shown app's."""
+        if not self._fleet.several:
+            return list(shown), [None] * len(shown)
+        chosen = self.app_combo.currentData()
+        statuses = [s for s in self._fleet.apps if chosen is None or s.app.id == chosen]
+        pairs = [(c, s.app.id) for s in statuses for c in s.state.snapshot.connections]
+        return [c for c, _ in pairs], [a for _, a in pairs]
+
+    def _spend_app(self) -> str | None:
+        """Whose billing events the Spend tab and the header read (None: the only app's, every row)."""
+        return self._shown_app.app.id if self._fleet.several and self._shown_app is not None else None
+
+    def _links(self, app_id: str | None) -> LinkSource:
+        """App ``app_id``'s links (its host, its key); the first app's when unknown."""
+        return self._links_by_app.get(app_id or "") or self._monitor.links
 
     def _after_events_reset(self) -> None:
         """Keep the event the user was reading selected when it is still listed near the top."""
@@ -577,7 +656,8 @@ class MainWindow(QMainWindow):
         actions: list[LinkAction] = []
         if event is not None:
             try:
-                actions = event_actions(event, self._state.snapshot, self._monitor.links)
+                snapshot = self._snapshot_of(event.app)
+                actions = event_actions(event, snapshot, self._links(event.app))
             except Exception:  # a broken link must not take the details pane with it
                 log.exception("could not build the actions for event %s", event.key)
         name = self.events_model.connection_name(event.slug) if event is not None else None
@@ -597,7 +677,7 @@ class MainWindow(QMainWindow):
     def _refresh_connection_filter(self) -> None:
         """Every slug from the snapshot and from history, by display name; selection kept."""
         names = {c.slug: c.display_name or c.slug for c in self._state.snapshot.connections}
-        for slug in self._monitor.store.slugs():
+        for slug in self._monitor.store.slugs(self.app_combo.currentData() or None):
             names.setdefault(slug, slug)
         if set(names) == self._known_slugs and all(
                 self.connection_combo.itemText(i) == names.get(self.connection_combo.itemData(i), "")
@@ -627,33 +707,39 @@ class MainWindow(QMainWindow):
             box.setContentsMargins(4, 2, 4, 2)
             button = QPushButton(self.connections_model.data(self.connections_model.index(row, cm.ACTION)))
             button.setAccessibleName(f"{button.text()} {conn.display_name}")
-            button.clicked.connect(lambda _=False, c=conn: self._connection_action(c))
+            app = self.connections_model.app_at(row)
+            button.clicked.connect(lambda _=False, c=conn, a=app: self._connection_action(c, a))
             box.addWidget(button)
             self.connections_view.setIndexWidget(self.connections_model.index(row, cm.ACTION), cell)
 
     def _connection_activated(self, index: QModelIndex) -> None:
         conn = self.connections_model.connection_at(index.row())
         if conn is not None:
-            self._connection_action(conn)
+            self._connection_action(conn, self.connections_model.app_at(index.row()))
 
-    def _connection_action(self, conn: Connection) -> None:
+    def _connection_action(self, conn: Connection, app_id: str | None = None) -> None:
         try:
-            action = connection_action(conn, self._monitor.links)
+            action = connection_action(conn, self._links(app_id))
         except Exception:
             log.exception("could not build the link for connection %s", conn.slug)
             return
         if action is not None:
-            self._request_url(action.url)
+            self._request_url(action.url, app_id)
 
-    def _request_url(self, url: str) -> None:
-        """Hand a URL to the app (which checks it against the allowlist again and opens it).
+    def _request_url(self, url: str, app_id: str | None = None) -> None:
+        """Hand a URL to the shell (which checks it against that app's allowlist again and opens it).
 
         Links builds only allowlisted URLs; checking here too means a URL this
         window emits has always passed the gate, whoever handles the signal.
         """
-        checked = self._monitor.links.check(url)
+        checked = self._links(app_id).check(url)
         if checked:
-            self.open_url_requested.emit(checked)
+            self.open_url_requested.emit(checked, app_id)
+
+    def _snapshot_of(self, app_id: str) -> Snapshot:
+        """App ``app_id``'s last snapshot (an event's actions depend on its connection's status)."""
+        status = self._fleet.of(app_id) if self._fleet.several else None
+        return status.state.snapshot if status is not None else self._state.snapshot
 
     def _set_cap(self, label: QLabel, used: int, cap: int | None) -> None:
         label.setText(cap_text(used, cap))

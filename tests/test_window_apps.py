@@ -1,0 +1,103 @@
+"""ui.window.MainWindow with two Vendo apps: an app filter and column, each app's figures and links."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from event_samples import BASE_URL, snapshot_of, story
+from test_window import KEY, Parts, _row_where, _select
+from vendo_tray.client import Balance
+from vendo_tray.core.apps import AppProfile
+from vendo_tray.core.kinds import Kind
+from vendo_tray.core.links import Links
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase
+from vendo_tray.core.store import Store
+from vendo_tray.ui import connection_model as cm
+from vendo_tray.ui import event_model as em
+from vendo_tray.ui.window import MainWindow
+
+STAGING_URL = "https://staging.vendo.run"
+STAGING_KEY = "vendo_sk_staging_9876543210"
+PROD = AppProfile("prod", "prod", BASE_URL)
+STAGING = AppProfile("staging", "staging", STAGING_URL)
+
+
+@pytest.fixture
+def two_apps(qtbot, tmp_path: Path):
+    """Prod's long story and staging's short one in one store; the window built as the shell builds it."""
+    now = datetime.now(timezone.utc)
+    prod_events, prod_sim = story(120, now=now)
+    staging_events, staging_sim = story(30, now=now, seed=3)
+    with Store.open(tmp_path / "history.sqlite3") as store:
+        assert all(store.add_many([replace(e, app="prod") for e in prod_events], app="prod"))
+        assert all(store.add_many([replace(e, app="staging") for e in staging_events], app="staging"))
+        prod = AppState(phase=Phase.LIVE, snapshot=snapshot_of(prod_sim, taken_at=now))
+        staging_snapshot = replace(snapshot_of(staging_sim, taken_at=now),
+                                   connections=snapshot_of(staging_sim).connections[:2],
+                                   balance=Balance(credits_remaining_micros=1_230_000))
+        staging = AppState(phase=Phase.LIVE, snapshot=staging_snapshot)
+        fleet = FleetState((AppStatus(PROD, prod), AppStatus(STAGING, staging)))
+        links = {"prod": Links(BASE_URL, lambda: KEY), "staging": Links(STAGING_URL, lambda: STAGING_KEY)}
+        win = MainWindow(Parts(store=store, state=prod, links=links["prod"]),
+                         window_settings=QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
+        qtbot.addWidget(win)
+        win.on_fleet(fleet, links)
+        yield win, fleet, links, store
+
+
+def _choose(win: MainWindow, app_id: str | None) -> None:
+    win.app_combo.setCurrentIndex(win.app_combo.findData(app_id))
+
+
+def test_one_app_shows_no_app_filter_or_column(two_apps) -> None:
+    win, fleet, links, _store = two_apps
+    win.on_fleet(FleetState(fleet.apps[:1]), links)
+    assert win.app_combo.isHidden() and win.events_view.isColumnHidden(em.APP)
+    assert win.connections_view.isColumnHidden(cm.APP)
+    assert not win.phase_label.text().startswith("prod")
+
+
+def test_the_app_filter_narrows_events_connections_and_figures(two_apps) -> None:
+    win, fleet, _links, store = two_apps
+    assert not win.app_combo.isHidden() and not win.events_view.isColumnHidden(em.APP)
+    assert [win.app_combo.itemText(i) for i in range(win.app_combo.count())] == ["All apps", "prod", "staging"]
+    assert win.events_model.rowCount() == store.count() == 150
+    _choose(win, "staging")
+    assert win.events_model.rowCount() == 30
+    model = win.events_model
+    assert {model.data(model.index(r, em.APP)) for r in range(model.rowCount())} == {"staging"}
+    assert win.balance_value.text() == "$1.23" and win.phase_label.text().startswith("staging: ")
+    assert win.connections_model.rowCount() == 2
+    _choose(win, None)
+    both = len(fleet.apps[0].state.snapshot.connections) + 2
+    assert win.connections_model.rowCount() == both
+    apps = {win.connections_model.data(win.connections_model.index(r, cm.APP)) for r in range(both)}
+    assert apps == {"prod", "staging"}
+
+
+def test_an_events_links_go_to_its_own_apps_host_with_its_key(qtbot, two_apps) -> None:
+    win, _fleet, links, _store = two_apps
+    _choose(win, "staging")
+    event = _select(win, _row_where(win, lambda e: e.kind is Kind.NEEDS_REAUTH or e.kind is Kind.BALANCE))
+    assert event.app == "staging"
+    with qtbot.waitSignal(win.open_url_requested) as opened:
+        win.details.action_buttons[0].click()
+    url, app_id = opened.args
+    assert app_id == "staging" and url.startswith(STAGING_URL) and links["staging"].allowed(url)
+    assert not links["prod"].allowed(url)
+
+
+def test_a_removed_app_leaves_the_filter_and_its_choice(two_apps) -> None:
+    win, fleet, links, _store = two_apps
+    _choose(win, "staging")
+    win.on_fleet(FleetState(fleet.apps[:1]), {"prod": links["prod"]})
+    assert win.app_combo.currentData() is None and win.events_model.filter.app is None
