@@ -6,9 +6,9 @@ import pytest
 
 from vendo_tray.client._http import ApiKey, resolve_base_url
 from vendo_tray.client.safety import MASK, base_url_problem, is_loopback, mask, plain, redact
+from vendo_tray.core.apps import clean_base_url
 from vendo_tray.core.links import Links, redact_url
 from vendo_tray.core.logs import redact as log_redact
-from vendo_tray.ui.settings_dialog import validate_base_url
 
 KEY = "vendo_sk_live_0123456789"
 
@@ -31,7 +31,7 @@ def test_one_loopback_rule(host: str, loopback: bool) -> None:
 ])
 def test_the_settings_dialog_the_client_and_the_links_agree_on_a_base_url(url: str, ok: bool) -> None:
     assert (base_url_problem(url) is None) is ok
-    for check in (validate_base_url, resolve_base_url):
+    for check in (clean_base_url, resolve_base_url):
         if ok:
             assert check(url)
         else:

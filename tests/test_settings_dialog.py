@@ -13,7 +13,7 @@ import pytest
 from keyring.backends import fail
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
 
 import desktop
 from keyring_helpers import (
@@ -28,7 +28,6 @@ from vendo_tray.core.settings import Settings
 from vendo_tray.ui.settings_dialog import (
     NOTIFY_TOGGLES,
     SettingsDialog,
-    validate_base_url,
 )
 
 KEY = "vendo_sk_test_dialog_Zq81LmXv"
@@ -63,6 +62,20 @@ def _enter_key(qtbot, dialog: SettingsDialog, key: str) -> None:
     qtbot.keyClicks(dialog.key_edit, key)
 
 
+def _rows(dialog: SettingsDialog) -> list[list[str]]:
+    """The apps list as the user reads it: name, base URL, key."""
+    tree = dialog.apps_list
+    return [[tree.topLevelItem(i).text(c) for c in range(3)] for i in range(tree.topLevelItemCount())]
+
+
+def _select(qtbot, dialog: SettingsDialog, name: str) -> None:
+    """Click the app's row."""
+    [item] = dialog.apps_list.findItems(name, Qt.MatchFlag.MatchExactly, 0)
+    rect = dialog.apps_list.visualItemRect(item)
+    qtbot.mouseClick(dialog.apps_list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert dialog.selected().app.name == name
+
+
 # ----------------------------------------------------------------- the key
 
 @pytest.mark.desktop
@@ -70,13 +83,13 @@ def test_save_stores_the_key_in_the_real_secret_service_and_no_file(
         qtbot, loop, secret_service: None, isolated_home: Path, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     dialog = make_dialog(qtbot, KeyStore(backend=SecretServiceKeyring(), env={}))
-    changes: list[tuple[object, object]] = []
-    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
     _enter_key(qtbot, dialog, KEY)
     qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
     run_until(loop, lambda: bool(changes))
 
-    assert changes == [(KEY, "keyring")]
+    assert changes == [("default", KEY, "keyring")]
     assert secret_tool_lookup() == KEY
     assert "Saved in your keyring" in dialog.key_status.text()
     assert "system keyring" in dialog.source_label.text()
@@ -87,13 +100,13 @@ def test_save_stores_the_key_in_the_real_secret_service_and_no_file(
 def test_no_keyring_keeps_the_key_in_memory_and_says_so(qtbot, loop, isolated_home: Path) -> None:
     store = KeyStore(backend=fail.Keyring(), env={})
     dialog = make_dialog(qtbot, store)
-    changes: list[tuple[object, object]] = []
-    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
     _enter_key(qtbot, dialog, KEY)
     qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
     run_until(loop, lambda: bool(changes))
 
-    assert changes == [(KEY, "session")]
+    assert changes == [("default", KEY, "session")]
     status = dialog.key_status.text()
     assert "No system keyring" in status and "this session only" in status and "not written" in status
     assert "session only" in dialog.source_label.text()
@@ -104,8 +117,8 @@ def test_no_keyring_keeps_the_key_in_memory_and_says_so(qtbot, loop, isolated_ho
 @pytest.mark.desktop
 def test_locked_keyring_asks_to_unlock_and_retry_saves(qtbot, loop, secret_service: None) -> None:
     dialog = make_dialog(qtbot, KeyStore(backend=SecretServiceKeyring(), env={}))
-    changes: list[tuple[object, object]] = []
-    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
     lock_login_keyring()
     _enter_key(qtbot, dialog, KEY)
     qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
@@ -116,28 +129,42 @@ def test_locked_keyring_asks_to_unlock_and_retry_saves(qtbot, loop, secret_servi
     unlock_login_keyring()
     qtbot.mouseClick(dialog.retry, Qt.MouseButton.LeftButton)
     run_until(loop, lambda: bool(changes))
-    assert changes == [(KEY, "keyring")] and secret_tool_lookup() == KEY
+    assert changes == [("default", KEY, "keyring")] and secret_tool_lookup() == KEY
     assert not dialog.retry.isVisibleTo(dialog)
 
 
-def test_environment_key_is_named_and_still_wins_after_save(qtbot, loop) -> None:
+def test_environment_key_is_an_app_of_its_own_and_read_only(qtbot, loop) -> None:
+    """Was: the environment's key shown in the one key field. Now (issue 13) it is an app of its
+    own beside the implied one, selected when it is the key in use, and nothing in it can be edited."""
     store = KeyStore(backend=fail.Keyring(), env={"VENDO_API_KEY": "vendo_sk_env"})
     dialog = make_dialog(qtbot, store, key="vendo_sk_env", source="env")
+    assert _rows(dialog) == [["Vendo", "https://vendo.run", "none"],
+                             ["env", "https://vendo.run", "from VENDO_API_KEY (read-only)"]]
+    assert dialog.selected().app.id == "env"
     assert "VENDO_API_KEY" in dialog.source_label.text()
     assert dialog.key_edit.echoMode() is QLineEdit.EchoMode.Password
+    assert dialog.key_edit.isReadOnly() and dialog.base_url.isReadOnly()
+    assert not any(b.isEnabled() for b in (dialog.save_key, dialog.rename_app, dialog.remove_app,
+                                           dialog.move_up, dialog.move_down))
 
 
 def test_environment_key_and_a_saved_one(qtbot, loop, secret_service: None) -> None:
+    """Was: a key saved while VENDO_API_KEY is set waited behind it ("still takes precedence").
+    Now the environment's key is an app of its own, so the implied app's saved key is watched
+    beside it (core.apps.watched_apps) and the dialog says which app it changed."""
     store = KeyStore(backend=SecretServiceKeyring(), env={"VENDO_API_KEY": "vendo_sk_env"})
     dialog = make_dialog(qtbot, store, key="vendo_sk_env", source="env")
-    changes: list[tuple[object, object]] = []
-    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
+    _select(qtbot, dialog, "Vendo")
+    assert dialog.key_edit.text() == "" and not dialog.key_edit.isReadOnly()
     _enter_key(qtbot, dialog, KEY)
     qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
-    run_until(loop, lambda: "Saved" in dialog.key_status.text())
-    assert "still takes precedence" in dialog.key_status.text()
-    assert changes == []  # the stream keeps the environment's key
+    run_until(loop, lambda: bool(changes))
+    assert dialog.key_status.text() == "Saved in your keyring."
+    assert changes == [("default", KEY, "keyring")]
     assert secret_tool_lookup() == KEY
+    assert _rows(dialog)[0][2] == "stored"
 
 
 def test_show_hide_toggles_the_mask(qtbot) -> None:
@@ -158,14 +185,14 @@ def test_empty_key_is_not_saved(qtbot, loop) -> None:
 
 
 def test_enter_in_another_field_never_saves_the_key(qtbot, loop) -> None:
-    """Enter in the base URL confirms the URL; it must not press Save, or a key taken
-    from VENDO_API_KEY would be written into the keyring (or session) behind the user's back."""
-    store = KeyStore(backend=fail.Keyring(), env={"VENDO_API_KEY": "vendo_sk_env"})
-    dialog = make_dialog(qtbot, store, key="vendo_sk_env", source="env")
+    """Enter in the base URL confirms the URL; it must not press Save, or a key typed
+    but not saved would be written into the keyring (or session) behind the user's back."""
+    dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}))
     changes: list[object] = []
     dialog.key_changed.connect(lambda *a: changes.append(a))
     seen: list[Settings] = []
     dialog.settings_changed.connect(seen.append)
+    _enter_key(qtbot, dialog, KEY)
     dialog.base_url.setFocus()
     dialog.base_url.setText("http://127.0.0.1:9000")
     qtbot.keyClick(dialog.base_url, Qt.Key.Key_Return)
@@ -177,12 +204,12 @@ def test_enter_in_another_field_never_saves_the_key(qtbot, loop) -> None:
 
 def test_enter_in_the_key_field_saves_it(qtbot, loop) -> None:
     dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}))
-    changes: list[tuple[object, object]] = []
-    dialog.key_changed.connect(lambda k, s: changes.append((k, s)))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
     _enter_key(qtbot, dialog, KEY)
     qtbot.keyClick(dialog.key_edit, Qt.Key.Key_Return)
     run_until(loop, lambda: bool(changes))
-    assert changes == [(KEY, "session")] and dialog.isVisible()
+    assert changes == [("default", KEY, "session")] and dialog.isVisible()
 
 
 def test_demo_mode_never_writes_the_keyring(qtbot, loop) -> None:
@@ -297,20 +324,6 @@ def test_base_url_must_be_https_except_loopback(qtbot) -> None:
     assert seen[-1].base_url == "https://eu.vendo.run"
 
 
-@pytest.mark.parametrize(("url", "ok"), [
-    ("https://vendo.run", True), ("http://localhost:9000", True), ("http://[::1]:8080", True),
-    ("http://vendo.run", False), ("ftp://vendo.run", False), ("vendo.run", False),
-    ("https://user:pw@vendo.run", False), ("https://vendo.run/?x=1", False),
-    ("http://127.0.0.1.evil.com", False),
-])
-def test_validate_base_url(url: str, ok: bool) -> None:
-    if ok:
-        assert validate_base_url(url)
-    else:
-        with pytest.raises(ValueError):
-            validate_base_url(url)
-
-
 # ----------------------------------------------------------------- screenshot
 
 @pytest.mark.desktop
@@ -343,3 +356,147 @@ def test_the_dialog_offers_a_toggle_for_every_notification_topic_and_no_other() 
     from vendo_tray.ui.settings_dialog import NOTIFY_TOGGLES
 
     assert [topic for topic, _ in NOTIFY_TOGGLES] == list(DEFAULT_NOTIFY)
+
+
+# ----------------------------------------------------------------- the list of apps
+
+def _sim_settings(simulator) -> Settings:
+    return Settings(base_url=simulator.base_url)
+
+
+def _add(qtbot, loop, dialog: SettingsDialog, name: str, base_url: str, key: str) -> None:
+    """Settings → Add…: fill the form and press Test; the caller presses Add."""
+    qtbot.mouseClick(dialog.add_app, Qt.MouseButton.LeftButton)
+    add = dialog.add_dialog
+    assert add is not None and add.isVisible() and not add.add_button.isEnabled()
+    qtbot.keyClicks(add.name_edit, name)
+    add.base_url_edit.setText(base_url)
+    qtbot.keyClicks(add.key_edit, key)
+    qtbot.mouseClick(add.test_button, Qt.MouseButton.LeftButton)
+    run_until(loop, lambda: add.test_button.isEnabled() and "Testing" not in add.status.text())
+
+
+@pytest.mark.desktop
+def test_add_rename_reorder_and_remove_apps_with_a_real_keyring(
+        qtbot, loop, simulator, api_key: str, secret_service: None, isolated_home: Path) -> None:
+    from vendo_tray.core.monitor import check_key
+
+    store = KeyStore(backend=SecretServiceKeyring(), env={})
+    store.save(KEY)  # a setup from before apps: the implied app's key
+    dialog = make_dialog(qtbot, store, tester=check_key, settings=_sim_settings(simulator), key=KEY,
+                         source="keyring")
+    assert _rows(dialog) == [["Vendo", simulator.base_url, "stored"]]
+    assert dialog.key_box.title() == "API key" and not dialog.move_up.isEnabled()
+    seen: list[Settings] = []
+    dialog.settings_changed.connect(seen.append)
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
+
+    # Add: a rejected key is never saved, and Add waits for a test that passed
+    _add(qtbot, loop, dialog, "staging", simulator.base_url, "vendo_sk_wrong")
+    add = dialog.add_dialog
+    assert "failed" in add.status.text() and "HTTP 401" in add.status.text()
+    assert not add.add_button.isEnabled() and seen == []
+    add.key_edit.clear()
+    qtbot.keyClicks(add.key_edit, api_key)
+    qtbot.mouseClick(add.test_button, Qt.MouseButton.LeftButton)
+    run_until(loop, lambda: add.add_button.isEnabled())
+    assert add.status.text().startswith("OK: 127.0.0.1")
+    qtbot.mouseClick(add.add_button, Qt.MouseButton.LeftButton)
+    run_until(loop, lambda: bool(changes))
+    assert changes == [("staging", api_key, "keyring")] and not add.isVisible()
+    assert secret_tool_lookup(account="api-key:staging") == api_key
+    assert [(a.id, a.name) for a in seen[-1].apps] == [("default", "Vendo"), ("staging", "staging")]
+    assert _rows(dialog)[1] == ["staging", simulator.base_url, "stored"]
+    assert dialog.selected().app.id == "staging" and dialog.key_box.title() == "API key of staging"
+    assert dialog.key_edit.text() == api_key
+
+    # Rename: a name taken is refused with the rule's sentence; a free one keeps the id
+    for name in ("VENDO", "prod"):
+        qtbot.mouseClick(dialog.rename_app, Qt.MouseButton.LeftButton)
+        box = dialog.findChild(QInputDialog, "renameApp")
+        box.setTextValue(name)
+        box.accept()
+        box.setObjectName("")  # the next press opens a new one
+        if name == "VENDO":
+            assert "already an app called 'Vendo'" in dialog.apps_list_status.text()
+    assert [a.name for a in seen[-1].apps] == ["Vendo", "prod"] and seen[-1].apps[1].id == "staging"
+    assert dialog.key_box.title() == "API key of prod" and dialog.key_edit.text() == api_key
+
+    # Move up: the order is the settings' order
+    qtbot.mouseClick(dialog.move_up, Qt.MouseButton.LeftButton)
+    assert [a.name for a in seen[-1].apps] == ["prod", "Vendo"]
+    assert [row[0] for row in _rows(dialog)] == ["prod", "Vendo"]
+    assert not dialog.move_up.isEnabled() and dialog.move_down.isEnabled()
+
+    # Remove: asks first; Cancel keeps everything, Yes deletes the app's keyring entry only
+    for answer in (QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Yes):
+        qtbot.mouseClick(dialog.remove_app, Qt.MouseButton.LeftButton)
+        box = dialog.findChild(QMessageBox, "removeApp")
+        qtbot.mouseClick(box.button(answer), Qt.MouseButton.LeftButton)
+        box.setObjectName("")
+        if answer == QMessageBox.StandardButton.Cancel:
+            loop.run_until_complete(asyncio.sleep(0.2))
+            assert secret_tool_lookup(account="api-key:staging") == api_key and len(_rows(dialog)) == 2
+    run_until(loop, lambda: len(_rows(dialog)) == 1)
+    assert secret_tool_lookup(account="api-key:staging") is None
+    assert secret_tool_lookup() == KEY  # the other app's entry is untouched
+    assert [a.id for a in seen[-1].apps] == ["default"] and changes[-1] == ("staging", None, None)
+    assert dialog.selected().app.id == "default" and dialog.key_edit.text() == KEY
+    assert files_containing(isolated_home, api_key) == []
+
+
+def test_an_added_app_whose_key_no_keyring_can_store_is_kept_for_the_session(
+        qtbot, loop, simulator, api_key: str) -> None:
+    from vendo_tray.core.monitor import check_key
+
+    store = KeyStore(backend=fail.Keyring(), env={})
+    dialog = make_dialog(qtbot, store, tester=check_key, settings=_sim_settings(simulator))
+    changes: list[tuple[str, object, object]] = []
+    dialog.key_changed.connect(lambda a, k, s: changes.append((a, k, s)))
+    _add(qtbot, loop, dialog, "prod", simulator.base_url, api_key)
+    qtbot.mouseClick(dialog.add_dialog.add_button, Qt.MouseButton.LeftButton)
+    run_until(loop, lambda: bool(changes))
+    assert changes == [("prod", api_key, "session")]
+    assert store.stored_lookup("api-key:prod").source == "session"
+    assert _rows(dialog) == [["prod", simulator.base_url, "this session only"]]  # the keyless implied app went
+    assert "this session only" in dialog.key_status.text()
+
+
+def test_a_key_edited_after_its_test_must_be_tested_again(qtbot, loop, simulator, api_key: str) -> None:
+    from vendo_tray.core.monitor import check_key
+
+    dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}), tester=check_key,
+                         settings=_sim_settings(simulator))
+    _add(qtbot, loop, dialog, "prod", simulator.base_url, api_key)
+    add = dialog.add_dialog
+    assert add.add_button.isEnabled()
+    qtbot.keyClicks(add.key_edit, "x")
+    assert not add.add_button.isEnabled()
+    add.key_edit.setText(api_key)
+    add.base_url_edit.setText("http://127.0.0.1:1")
+    assert not add.add_button.isEnabled()
+
+
+@pytest.mark.desktop
+def test_the_dialog_reads_the_keys_of_apps_it_was_not_told_about(
+        qtbot, loop, secret_service: None) -> None:
+    from vendo_tray.core.apps import add_app
+
+    settings, prod = add_app(Settings(), "prod", "https://vendo.run", keep_default=False)
+    settings, _ = add_app(settings, "staging", "https://eu.vendo.run", keep_default=False)
+    store = KeyStore(backend=SecretServiceKeyring(), env={})
+    store.save(KEY, prod.account)
+    dialog = make_dialog(qtbot, store, settings=settings)
+    run_until(loop, lambda: _rows(dialog)[0][2] == "stored")
+    assert _rows(dialog) == [["prod", "https://vendo.run", "stored"], ["staging", "https://eu.vendo.run", "none"]]
+    assert dialog.key_edit.text() == KEY  # the first app is selected
+
+    seen: list[Settings] = []
+    dialog.settings_changed.connect(seen.append)
+    _select(qtbot, dialog, "staging")
+    assert dialog.base_url.text() == "https://eu.vendo.run" and dialog.key_edit.text() == ""
+    dialog.base_url.setText("https://us.vendo.run")
+    dialog.base_url.editingFinished.emit()
+    assert [a.base_url for a in seen[-1].apps] == ["https://vendo.run", "https://us.vendo.run"]
+    assert seen[-1].base_url == "https://vendo.run"  # the implied app's, untouched

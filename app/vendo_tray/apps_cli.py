@@ -45,7 +45,7 @@ from vendo_tray.core.apps import (
     lookup_apps,
     remove_app,
 )
-from vendo_tray.core.secrets import ENV_VAR, KeyringLocked, KeySource, KeyStore, SecretsError, bounded
+from vendo_tray.core.secrets import ENV_VAR, KeyStore, SecretsError, bounded, key_status
 from vendo_tray.core.settings import DEFAULT_BASE_URL, Settings, load_settings, save_settings
 
 _T = TypeVar("_T")
@@ -139,26 +139,13 @@ def list_apps(config: Path, out: TextIO, *, json_out: bool) -> int:
                     "problem": str(w.problem) if w.problem else None} for w in watched]
         out.write(json.dumps(records, indent=2) + "\n")
     else:
-        rows = [("NAME", "BASE URL", "KEY")] + [(w.app.name, w.app.base_url, _key_word(w)) for w in watched]
+        rows = [("NAME", "BASE URL", "KEY")] + [(w.app.name, w.app.base_url, key_status(w.source, w.problem)) for w in watched]
         widths = [max(len(row[i]) for row in rows) for i in range(2)]
         for row in rows:
             out.write(f"{row[0]:<{widths[0]}}  {row[1]:<{widths[1]}}  {row[2]}\n")
     out.flush()
     problem = next((w.problem for w in watched if w.problem is not None and w.key is None), None)
     return fail(str(problem), EXIT_FAILED) if problem is not None else EXIT_OK
-
-
-def _key_word(found: AppKey) -> str:
-    """Where the key is, never the key."""
-    if found.source is KeySource.ENV:
-        return f"from {ENV_VAR} (read-only)"
-    if found.source is KeySource.KEYRING:
-        return "stored"
-    if found.source is KeySource.SESSION:
-        return "held for this session only"
-    if found.problem is not None:
-        return "unknown (keyring locked)" if isinstance(found.problem, KeyringLocked) else "unknown (no keyring)"
-    return "none"
 
 
 # ------------------------------------------------------------------------ add

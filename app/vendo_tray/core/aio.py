@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Iterator
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -49,3 +50,24 @@ def failure_of(task: asyncio.Future[Any]) -> BaseException | None:
     if not task.done() or task.cancelled():
         return None
     return task.exception()
+
+
+class TaskSet:
+    """Fire-and-forget tasks (a dialog's Save, Test, Add), each kept until it is done.
+
+    The event loop holds only a weak reference to a task: one nobody keeps can be
+    collected mid-flight, and its work (a key half-saved) silently never finishes.
+    """
+
+    def __init__(self) -> None:
+        self._running: set[asyncio.Future[Any]] = set()
+
+    def spawn(self, coro: Awaitable[Any]) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(coro)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    def __iter__(self) -> Iterator[asyncio.Future[Any]]:
+        """The tasks still running."""
+        return iter(set(self._running))

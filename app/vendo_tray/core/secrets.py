@@ -297,6 +297,23 @@ def claim_env_key(environ: MutableMapping[str, str] = os.environ) -> dict[str, s
     return {ENV_VAR: value} if value is not None else {}
 
 
+def key_status(source: KeySource | None, problem: SecretsError | None = None) -> str:
+    """A few words for a list of apps on where an app's key is (``apps list``, Settings); never the key."""
+    if source is not None:
+        return _STATUS[source]
+    if problem is not None:
+        return "unknown (keyring locked)" if isinstance(problem, KeyringLocked) else "unknown (no keyring)"
+    return "none"
+
+
+_STATUS = {
+    KeySource.ENV: f"from {ENV_VAR} (read-only)",
+    KeySource.KEYRING: "stored",
+    KeySource.SESSION: "this session only",
+    KeySource.DEMO: "demo",
+}
+
+
 def describe_source(source: KeySource | None) -> str:
     """One sentence for the settings dialog about where the key in use came from."""
     if source == KeySource.ENV:

@@ -289,11 +289,15 @@ class TrayApp(QObject):
         if icon != self._last_icon:  # one line per visible change, not per snapshot
             self._last_icon = icon
             log.info("tray shows %s: %s", icon, status_line(fleet.state))
-        state = _first_state(fleet)  # the settings dialog's app
         if self.settings_dialog is not None:
-            self.settings_dialog.set_key_source(state.key_source)
-            if state.phase is Phase.KEY_REJECTED:
-                self.settings_dialog.show_rejection(state.detail)
+            self._tell_settings(fleet)
+
+    def _tell_settings(self, fleet: FleetState) -> None:
+        """Each app's key source, and a rejected key where the user will fix it."""
+        for status in fleet.apps:
+            self.settings_dialog.set_key_source(status.state.key_source, status.app.id)
+            if status.state.phase is Phase.KEY_REJECTED:
+                self.settings_dialog.show_rejection(status.state.detail, status.app.id)
 
     def _on_notice(self, item: Notice | Withdraw) -> None:
         assert self.notifier is not None, "notices arrive only after the notifier is built"
@@ -342,25 +346,18 @@ class TrayApp(QObject):
             dialog = SettingsDialog(first.settings if first is not None else self.fleet.settings,
                                     keystore=self.keystore, tester=self.fleet.test_key,
                                     key_in_use=first.key if first is not None else None,
-                                    key_source=state.key_source)
+                                    key_source=state.key_source,
+                                    apps=[AppKey(m.app, m.key, m.state.key_source) for m in self.fleet.monitors])
             dialog.setWindowIcon(app_icon())
             dialog.settings_changed.connect(self.apply_settings)
-            dialog.key_changed.connect(self.set_key)
+            dialog.key_changed.connect(lambda *_: self.apply_apps())  # the keyring (or session) has it now
             # Kept when closed, not deleted: a Save or Test still running must find
             # its widgets (and deliver the saved key) after the user closed the dialog.
             self.settings_dialog = dialog
-        if state.phase is Phase.KEY_REJECTED:
-            self.settings_dialog.show_rejection(state.detail)
+        self._tell_settings(self.fleet.state)
         self.settings_dialog.show()
         self.settings_dialog.raise_()
         self.settings_dialog.activateWindow()
-
-    def set_key(self, key: str | None, source: KeySource | None) -> None:
-        """A key saved in the dialog (for the first app): that app's stream restarts with it."""
-        assert self.fleet is not None
-        first = self.fleet.monitor()
-        if first is not None:
-            self.fleet.set_key(first.app.id, key, source)
 
     def apply_apps(self) -> None:
         """The list of apps or a key in the keyring changed: look them up again and watch exactly those.
