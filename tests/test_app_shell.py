@@ -130,3 +130,65 @@ def test_quitting_stops_looking_for_a_tray(qapp, loop, tmp_path: Path) -> None:
     assert shell._tray_timer is not None and shell._tray_timer.isActive()
     loop.run_until_complete(shell._shutdown())
     assert not shell._tray_timer.isActive()
+
+
+def test_an_app_added_in_settings_is_watched_and_a_removed_one_stops_and_loses_its_key(
+        qapp, qtbot, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
+    """The dialog's signals reach the fleet: Add starts a stream with the new app's key on its
+    own server; Remove closes that stream and deletes the app's keyring entry."""
+    import time
+
+    from PySide6.QtCore import Qt
+
+    from keyring_helpers import secret_tool_lookup
+    from vendo_tray.core.secrets import KeyStore
+    from vendo_tray.simulator import Simulator
+
+    staging_key = "vendo_sk_staging_shell_41"
+    KeyStore().save(api_key)  # the implied app's, as a pre-apps setup has it
+    with Simulator(key=staging_key, ping_interval=0.5) as staging:
+        shell = _shell(qapp, tmp_path, demo=False, base_url=simulator.base_url)
+        shell.fleet.apply([AppKey(AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, simulator.base_url), api_key,
+                                  KeySource.KEYRING)])
+        shell.bridge = MonitorBridge(shell)
+        shell._monitor_task = loop.create_task(shell.fleet.run())
+
+        def until(done, timeout: float = 15.0) -> None:
+            async def wait() -> None:
+                deadline = time.monotonic() + timeout
+                while not done():
+                    assert time.monotonic() < deadline, "condition not reached"
+                    await asyncio.sleep(0.02)
+            loop.run_until_complete(wait())
+
+        try:
+            shell.open_settings()
+            dialog = shell.settings_dialog
+            qtbot.mouseClick(dialog.add_app, Qt.MouseButton.LeftButton)
+            add = dialog.add_dialog
+            qtbot.keyClicks(add.name_edit, "staging")
+            add.base_url_edit.setText(staging.base_url)
+            qtbot.keyClicks(add.key_edit, staging_key)
+            qtbot.mouseClick(add.test_button, Qt.MouseButton.LeftButton)
+            until(add.add_button.isEnabled)
+            qtbot.mouseClick(add.add_button, Qt.MouseButton.LeftButton)
+            until(lambda: staging.stats.open_streams >= 1)
+            assert [m.app.id for m in shell.fleet.monitors] == [DEFAULT_APP_ID, "staging"]
+            assert shell.fleet.monitor("staging").key == staging_key
+
+            dialog.apps_list.setCurrentItem(dialog.apps_list.topLevelItem(0))  # Vendo: a new key, saved
+            dialog.key_edit.setText("vendo_sk_the_new_one")
+            qtbot.mouseClick(dialog.save_key, Qt.MouseButton.LeftButton)
+            until(lambda: shell.fleet.monitor(DEFAULT_APP_ID).key == "vendo_sk_the_new_one")
+            dialog.apps_list.setCurrentItem(dialog.apps_list.topLevelItem(1))
+
+            qtbot.mouseClick(dialog.remove_app, Qt.MouseButton.LeftButton)  # staging is selected
+            box = dialog.findChild(QMessageBox, "removeApp")
+            qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+            until(lambda: shell.fleet.monitor("staging") is None and staging.stats.open_streams == 0)
+            assert secret_tool_lookup(account="api-key:staging") is None
+            assert [m.app.id for m in shell.fleet.monitors] == [DEFAULT_APP_ID]
+            assert secret_tool_lookup() == "vendo_sk_the_new_one"
+        finally:
+            shell.settings_dialog.close()
+            loop.run_until_complete(shell._shutdown())
