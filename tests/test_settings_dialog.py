@@ -337,7 +337,15 @@ def test_screenshot_of_the_settings_dialog(qtbot, xvfb_display: str, screenshots
     wallpaper.show()
     wallpaper.lower()
     qtbot.addWidget(wallpaper)
-    dialog = make_dialog(qtbot, KeyStore(backend=fail.Keyring(), env={}), key=KEY, source="keyring")
+    from vendo_tray.core.apps import AppKey, add_app
+
+    settings, prod = add_app(Settings(), "prod", "https://vendo.run", keep_default=False)
+    settings, staging = add_app(settings, "staging", "https://eu.vendo.run", keep_default=False)
+    dialog = SettingsDialog(settings, keystore=KeyStore(backend=fail.Keyring(), env={}), tester=_never_called,
+                            key_in_use=None, key_source=None,
+                            apps=[AppKey(prod, KEY, "keyring"), AppKey(staging, "vendo_sk_staging", "keyring")])
+    qtbot.addWidget(dialog)
+    dialog.show()
     dialog.key_status.setText("OK: vendo.run answered with 12 connections")
     dialog.key_status.setVisible(True)
     dialog.move(80, 60)
