@@ -192,3 +192,17 @@ def test_an_app_added_in_settings_is_watched_and_a_removed_one_stops_and_loses_i
         finally:
             shell.settings_dialog.close()
             loop.run_until_complete(shell._shutdown())
+
+
+def test_the_demos_settings_list_its_two_apps_and_save_no_key(qapp, qtbot, tmp_path: Path) -> None:
+    shell = _shell(qapp, tmp_path, demo=True)
+    shell.fleet.apply([AppKey(AppProfile(name, name, f"http://127.0.0.1:{port}"), "vendo_sk_demo", KeySource.DEMO)
+                       for name, port in (("prod", 9001), ("staging", 9002))])
+    shell.open_settings()
+    dialog = shell.settings_dialog
+    tree = dialog.apps_list
+    assert [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())] == ["prod", "staging"]
+    assert tree.topLevelItem(0).text(2) == "demo"
+    assert not dialog.add_app.isEnabled() and not dialog.remove_app.isEnabled()
+    dialog.close()
+    shell.tray.dispose()

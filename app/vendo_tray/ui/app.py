@@ -343,7 +343,10 @@ class TrayApp(QObject):
         first = self.fleet.monitor()
         state = first.state if first is not None else self.fleet.state.state
         if self.settings_dialog is None:
-            dialog = SettingsDialog(first.settings if first is not None else self.fleet.settings,
+            settings = first.settings if first is not None else self.fleet.settings
+            if self.demo:  # the list shows the demo's simulators, not the user's saved apps
+                settings = settings.with_changes(apps=tuple(m.app for m in self.fleet.monitors))
+            dialog = SettingsDialog(settings,
                                     keystore=self.keystore, tester=self.fleet.test_key,
                                     key_in_use=first.key if first is not None else None,
                                     key_source=state.key_source,
