@@ -6,6 +6,7 @@ import asyncio
 import socket
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -14,7 +15,7 @@ from vendo_tray.core.fleet import Fleet
 from vendo_tray.core.monitor import Monitor
 from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
-from vendo_tray.core.state import Phase
+from vendo_tray.core.state import AppState, FleetState, Phase
 from vendo_tray.core.store import Store
 from vendo_tray.ui.app import TrayApp
 from vendo_tray.ui.bridge import MonitorBridge
@@ -205,4 +206,19 @@ def test_the_demos_settings_list_its_two_apps_and_save_no_key(qapp, qtbot, tmp_p
     assert tree.topLevelItem(0).text(2) == "demo"
     assert not dialog.add_app.isEnabled() and not dialog.remove_app.isEnabled()
     dialog.close()
+    shell.tray.dispose()
+
+
+def test_network_reachability_is_watched_once_a_stream_has_been_down(qapp, tmp_path: Path) -> None:
+    """The OS's reachability back end (~3 MB) only hurries a reconnect, so a session whose
+    streams stay live never loads it; the first drop does."""
+    from PySide6.QtNetwork import QNetworkInformation
+
+    shell = _shell(qapp, tmp_path, demo=False)
+    shell._on_state(FleetState.of_one(AppState(phase=Phase.LIVE)))
+    assert shell._network is None
+    shell._on_state(FleetState.of_one(AppState(phase=Phase.RECONNECTING)))
+    if not QNetworkInformation.availableBackends():
+        pytest.skip("no network-reachability back end on this system")
+    assert shell._network is not None and shell._network is QNetworkInformation.instance()
     shell.tray.dispose()

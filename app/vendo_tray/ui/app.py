@@ -101,7 +101,9 @@ class TrayApp(QObject):
         self._temp_dir: tempfile.TemporaryDirectory[str] | None = None
         self._told_no_tray = False
         self._tray_timer: QTimer | None = None  # rechecks for a tray while there is none
-        self._network: Any = None
+        self._network: Any = None  # QNetworkInformation, once a stream has been down (see _on_state)
+        self._network_tried = False
+        self._last_online: bool | None = None
         self._last_icon: str | None = None
         self._about: QMessageBox | None = None
         self._licenses: LicensesDialog | None = None
@@ -193,7 +195,6 @@ class TrayApp(QObject):
         self.app.aboutToQuit.connect(self.quit)
 
         self._on_state(self.fleet.state)
-        self._watch_network()
 
     def ensure_window(self) -> MainWindow:
         """Create the window on first use.
@@ -254,6 +255,15 @@ class TrayApp(QObject):
 
     # ------------------------------------------------------------------ network
     def _watch_network(self) -> None:
+        """Hear from the OS when the network comes back, to reconnect at once rather than on schedule.
+
+        WHY only once a stream has been down: a monitor acts on "back online" only
+        while reconnecting or offline, and the reachability back end (GLib's network
+        monitor here) costs about 3 MB for as long as the app runs; a session whose
+        streams stay live never needs it.  It is loaded the first time one drops,
+        starts from the reachability it reports then, and stays.
+        """
+        self._network_tried = True
         try:
             from PySide6.QtNetwork import QNetworkInformation
         except ImportError:
@@ -266,7 +276,9 @@ class TrayApp(QObject):
         if info is None:
             return
         self._network = info
-        self._last_online: bool | None = None
+        now = info.reachability()
+        R = QNetworkInformation.Reachability
+        self._last_online = None if now == R.Unknown else now == R.Online
         info.reachabilityChanged.connect(self._on_reachability)
         log.info("watching network reachability (%s backend)", info.backendName())
 
@@ -285,6 +297,9 @@ class TrayApp(QObject):
     # ------------------------------------------------------------------ state
     def _on_state(self, fleet: FleetState) -> None:
         self.tray.render(fleet)
+        if not self._network_tried and any(s.state.phase in (Phase.RECONNECTING, Phase.OFFLINE)
+                                           for s in fleet.apps):
+            self._watch_network()
         icon = self.tray.icon_name
         if icon != self._last_icon:  # one line per visible change, not per snapshot
             self._last_icon = icon
