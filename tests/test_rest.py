@@ -184,6 +184,39 @@ async def test_unreachable_server_is_a_connection_error() -> None:
     assert info.value.__cause__ is None    # the httpx error (holding the request headers) is not chained
 
 
+async def test_every_client_shares_one_tls_context_and_it_still_refuses_an_untrusted_server(tmp_path) -> None:
+    """httpx built a context per client, parsing certifi's whole bundle (~15 ms, ~1 MB) at every
+    reconnect; the one shared context must verify as httpx's default does."""
+    import asyncio
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_side.load_cert_chain(cert, key)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=server_side)
+    port = server.sockets[0].getsockname()[1]
+    first = AsyncVendo(api_key="vendo_sk_tls_secret", base_url=f"https://127.0.0.1:{port}")
+    second = AsyncVendo(api_key="vendo_sk_tls_secret", base_url="https://vendo.run")
+    try:
+        context = first._http._transport._pool._ssl_context
+        assert context is second._http._transport._pool._ssl_context
+        assert context.verify_mode is ssl.CERT_REQUIRED and context.check_hostname
+        with pytest.raises(APIConnectionError):  # self-signed: refused, as before
+            await first.connections.list()
+    finally:
+        await first.aclose()
+        await second.aclose()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_no_key_is_vendo_only_feature() -> None:
     async with AsyncVendo(base_url="http://127.0.0.1:9") as client:
         assert not client.has_key

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import httpx
 
-from vendo_tray.client._http import Transport, resolve_api_key, resolve_base_url
+from vendo_tray.client._http import Transport, resolve_api_key, resolve_base_url, tls_context
 from vendo_tray.client.events import EventsAPI
 from vendo_tray.client.rest import BillingAPI, ConnectionsAPI
 
@@ -41,7 +41,7 @@ class AsyncVendo:
         self.base_url = resolve_base_url(base_url)
         # The key goes into each request's headers, not the client's defaults,
         # so it sits in exactly one code path (client._http.request_headers).
-        self._http = httpx.AsyncClient(transport=transport, follow_redirects=False)
+        self._http = httpx.AsyncClient(transport=transport, follow_redirects=False, verify=tls_context())
         shared = Transport(key=self._key, base_url=self.base_url, http=self._http,
                            timeout=httpx.Timeout(timeout), connect_timeout=timeout,
                            max_retries=max(0, max_retries), retry_backoff=retry_backoff,

@@ -8,10 +8,12 @@ API key in plain text is small enough to audit.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
 import re
+import ssl
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -102,6 +104,19 @@ def resolve_base_url(base_url: str | None) -> str:
     if problem is not None:
         raise ValueError(f"Vendo base URL {value[:100]!r}: {problem}")
     return value.rstrip("/")
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The one TLS context every client of this process verifies servers with.
+
+    httpx's default, built once: certifi's CA bundle (or SSL_CERT_FILE /
+    SSL_CERT_DIR), full verification.  WHY shared: httpx builds one per client,
+    parsing the whole bundle (~15 ms and ~1 MB each), and the monitor makes a new
+    client for every stream lifetime (every reconnect), the settings dialog one
+    per key test.  An SSLContext is made to be shared by many connections.
+    """
+    return httpx.create_ssl_context()
 
 
 def user_agent() -> str:
