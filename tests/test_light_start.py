@@ -29,7 +29,8 @@ PROBE = Path(__file__).resolve().parent / "app_probe.py"
 NOT_AT_START = ("uvicorn", "starlette", "vendo_tray.simulator", "vendo_tray.ui.window",
                 "vendo_tray.ui.event_model", "vendo_tray.ui.settings_dialog", "vendo_tray.ui.licenses_dialog",
                 "vendo_tray.core.licenses", "desktop_notifier",
-                "dbus_fast", "click", "pygments")
+                "dbus_fast", "click", "pygments",
+                "plistlib", "html")  # macOS's login item; the notifier's markup escaping
 #: What keyring's full search would import besides the platform's back end.
 OTHER_KEYRING_BACKENDS = ("keyring.backends.kwallet", "keyring.backends.libsecret",
                           "keyring.backends.macOS", "keyring.backends.Windows", "keyring.backends.chainer")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import plistlib
 import sys
 from pathlib import Path
 from typing import Protocol
@@ -112,6 +111,8 @@ class LaunchAgent(_EntryFile):
         self.path = (home or Path.home()) / "Library" / "LaunchAgents" / f"{APP_ID}.plist"
 
     def enable(self, command: list[str]) -> None:
+        import plistlib  # macOS, and only when switched on: with its XML parser ~1 MB loaded
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "Label": APP_ID,

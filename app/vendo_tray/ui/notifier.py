@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import logging
 import time
 from collections import deque
@@ -286,6 +285,8 @@ class Notifier:
     def _build(self, notice: Notice, capabilities: frozenset[Capability],
                on_dispatched: Callable[[], None]) -> Notification:
         """Turn a notice into a desktop-notifier Notification for this server."""
+        import html  # with desktop-notifier, at the first notice: its entity table is ~0.5 MB
+
         from desktop_notifier.common import Button, Capability, Notification
         from desktop_notifier.common import Urgency as NativeUrgency
 
