@@ -82,6 +82,7 @@ def test_demo_plays_the_story_in_the_tray_without_errors(isolated_home: Path, tr
     shown = set(re.findall(r"tray shows (\w+)", text))
     assert {"connecting", "live", "attention"} <= shown, shown
     assert "Demo" in text or "demo" in text
+    assert "demo: app demo-prod on" in text and "demo: app demo-staging on" in text  # two apps, two simulators
     errors = [line for line in text.splitlines() if " ERROR " in line or " CRITICAL " in line]
     assert errors == [], "\n".join(errors)
     assert "Traceback" not in text and "Traceback" not in output

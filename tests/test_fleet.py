@@ -10,17 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from test_monitor import FAST_STREAM, until
+from test_monitor import FAST_STREAM, Recorder, until
 from vendo_tray.core.apps import AppKey, AppProfile
 from vendo_tray.core.fleet import Fleet
-from vendo_tray.core.kinds import Kind, VendoEvent
-from vendo_tray.core.notices import ActionKind, Notice, Withdraw
+from vendo_tray.core.kinds import Kind
+from vendo_tray.core.notices import ActionKind, Notice
 from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase, concern
@@ -30,25 +29,6 @@ from vendo_tray.simulator import Simulator
 PROD_KEY = "vendo_sk_prod_0123456789"
 STAGING_KEY = "vendo_sk_staging_9876543210"
 OPTIONS = {"offline_retry": (0.3, 0.6), "stream_options": FAST_STREAM}
-
-
-@dataclass
-class Recorder:
-    states: list[FleetState] = field(default_factory=list)
-    events: list[VendoEvent] = field(default_factory=list)
-    notices: list[Notice | Withdraw] = field(default_factory=list)
-
-    def state_changed(self, state: FleetState) -> None:
-        self.states.append(state)
-
-    def event_recorded(self, event: VendoEvent) -> None:
-        self.events.append(event)
-
-    def notice(self, item: Notice | Withdraw) -> None:
-        self.notices.append(item)
-
-    def shown(self) -> list[Notice]:
-        return [n for n in self.notices if isinstance(n, Notice)]
 
 
 @pytest.fixture

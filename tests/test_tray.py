@@ -199,14 +199,18 @@ class _Wallpaper(QWidget):
         painter.fillRect(self.rect(), gradient)
 
 
-def test_screenshot_of_the_tray_menu(tray: TrayController, qtbot, xvfb_display: str,
-                                     screenshots_dir: Path, tmp_path: Path) -> None:
+def _show_wallpaper(qtbot) -> None:
     wallpaper = _Wallpaper()
     wallpaper.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnBottomHint)
     wallpaper.setGeometry(0, 0, 1280, 800)
     wallpaper.show()
     wallpaper.lower()  # no window manager: stack it under trayer's panel ourselves
     qtbot.addWidget(wallpaper)
+
+
+def test_screenshot_of_the_tray_menu(tray: TrayController, qtbot, xvfb_display: str,
+                                     screenshots_dir: Path, tmp_path: Path) -> None:
+    _show_wallpaper(qtbot)
     tray.render(AppState(phase=Phase.LIVE, snapshot=TROUBLED, demo=False))
     qtbot.waitUntil(lambda: tray.icon.geometry().width() > 0, timeout=5000)
     # Where a panel puts a tray menu: under the icon, against the screen's right edge.
@@ -285,12 +289,7 @@ def test_back_to_one_app_the_submenus_go(tray: TrayController) -> None:
 
 def test_screenshot_of_the_two_app_tray_menu(tray: TrayController, qtbot, xvfb_display: str,
                                              screenshots_dir: Path, tmp_path: Path) -> None:
-    wallpaper = _Wallpaper()
-    wallpaper.setWindowFlags(Qt.WindowType.FramelessWindowHint | Qt.WindowType.WindowStaysOnBottomHint)
-    wallpaper.setGeometry(0, 0, 1280, 800)
-    wallpaper.show()
-    wallpaper.lower()
-    qtbot.addWidget(wallpaper)
+    _show_wallpaper(qtbot)
     tray.render(_two_apps())
     qtbot.waitUntil(lambda: tray.icon.geometry().width() > 0, timeout=5000)
     tray.menu.popup(QPoint(1280 - tray.menu.sizeHint().width() - 4, 34))

@@ -64,12 +64,16 @@ def tooltip_text(state: AppState) -> str:
 
 
 def fleet_tooltip_text(fleet: FleetState) -> str:
-    """With several apps: who we are, then one line per app (its state and balance), then the worst's detail."""
+    """With several apps: who we are, then one line per app (its state, balance and runway), then the worst's detail."""
     if not fleet.several:
         return tooltip_text(fleet.state)
     lines = [f"{APP_NAME} — Demo" if fleet.demo else APP_NAME]
     for status in fleet.apps:
-        lines.append(f"{status.app.name}: {status_line(status.state)}")
+        state = status.state
+        line = f"{status.app.name}: {status_line(state, balance=False)}"
+        if state.snapshot.balance is not None:
+            line += f" · {balance_runway_text(state.snapshot.balance, state.runway)}"
+        lines.append(line)
     worst = fleet.worst
     if worst is not None and worst.state.detail and worst.state.phase is not Phase.LIVE:
         lines.append(f"{worst.app.name}: {worst.state.detail}")
