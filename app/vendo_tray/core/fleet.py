@@ -143,13 +143,6 @@ class Fleet:
         while self._stopping:
             await cancel_and_wait(*self._stopping)
 
-    def set_key(self, app_id: str, key: str | None, source: KeySource | None) -> None:
-        """A key for app ``app_id`` that the keyring may not hold (the dialog's "this session only")."""
-        monitor = self._monitors.get(app_id)
-        if monitor is not None:
-            self._keys[app_id] = (key, source)
-            monitor.set_key(key, source)
-
     def _start(self, found: AppKey) -> None:
         log.info("watching app %s (%s)", found.app.id, found.app.base_url)
         monitor = Monitor(settings=self._settings, key=found.key, key_source=found.source, store=self.store,
