@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,10 @@ import pytest
 import desktop
 from keyring_helpers import files_containing, lock_login_keyring, secret_tool_lookup
 from vendo_tray.core.apps import add_app
+from vendo_tray.core.kinds import normalize
+from vendo_tray.core.paths import history_path
 from vendo_tray.core.settings import Settings, load_settings, save_settings
+from vendo_tray.core.store import Store
 from vendo_tray.simulator import Simulator
 
 pytestmark = [pytest.mark.timeout(60), pytest.mark.skipif(sys.platform == "win32", reason="POSIX")]
@@ -240,7 +245,14 @@ def test_events_app_streams_that_apps_events_with_its_own_key_and_base_url(
         save_settings(config_dir(isolated_home), settings)
         KeyStore().save(api_key, prod.account)
         KeyStore().save(STAGING_KEY, staging.account)
-        proc = subprocess.Popen([sys.executable, "-m", "vendo_tray", "events", "--json", "--app", "staging"],
+        ago = datetime.now(timezone.utc) - timedelta(minutes=10)
+        history_path().parent.mkdir(parents=True, exist_ok=True)
+        with Store.open(history_path()) as store:  # --since prints that app's history only
+            for app, slug in ((prod, "notion"), (staging, "github")):
+                event = normalize("connection.connected", {"id": f"evt_{slug}", "slug": slug}, received_at=ago)
+                store.add_many([replace(event, app=app.id)])
+        proc = subprocess.Popen([sys.executable, "-m", "vendo_tray", "events", "--json", "--since", "1h",
+                                 "--app", "staging"],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**os.environ, "PYTHONIOENCODING": "utf-8"},
                                 preexec_fn=desktop.like_a_terminal_command)
@@ -250,6 +262,7 @@ def test_events_app_streams_that_apps_events_with_its_own_key_and_base_url(
                 time.sleep(0.02)
             sent = staging_sim.emit("billing.balance_changed", {"remaining_micros": 1_000_000})
             assert proc.stdout is not None
+            history = json.loads(proc.stdout.readline())
             line = proc.stdout.readline()
             proc.send_signal(signal.SIGTERM)
             code = proc.wait(timeout=10)
@@ -258,6 +271,7 @@ def test_events_app_streams_that_apps_events_with_its_own_key_and_base_url(
                 proc.kill()
                 proc.wait()
         assert code == 0 and json.loads(line)["id"] == sent
+        assert (history["source"], history["data"]["slug"]) == ("history", "github")
         assert simulator.stats.requests.total() == 0  # the other app's server never heard of it
 
 

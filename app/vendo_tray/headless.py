@@ -134,6 +134,7 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
 async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None,
                 max_failures: int | None = None, pace: Pace = Pace(), app: str | None = None) -> int:
     _stop_on_sigterm()
+    app_id: str | None = None  # whose history --since prints: every app's without --app, as before apps
     if app is None:
         key = _key_from_env_or_keyring()
     else:  # that app's key and base URL (an explicit --base-url still wins)
@@ -144,13 +145,14 @@ async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None
         except Failure as exc:
             return _fail(str(exc), exc.code)
         base_url = base_url or profile.base_url
+        app_id = profile.id
     try:
         client = AsyncVendo(api_key=key, base_url=base_url)
     except ValueError as exc:
         return _fail(str(exc), EXIT_USAGE)
     async with client:
         if age is not None:
-            printer.history(_load_history(datetime.now(timezone.utc) - age))
+            printer.history(_load_history(datetime.now(timezone.utc) - age, app_id))
         try:
             return await _listen(client, printer, max_failures, pace)
         except VendoOnlyFeature:
@@ -304,8 +306,9 @@ class _StatusNotes:
             print(f"{PROG}: {note}", file=sys.stderr, flush=True)
 
 
-def _load_history(cutoff: datetime) -> list[VendoEvent]:
-    """Stored events received since ``cutoff``; [] with a note if there is no history."""
+def _load_history(cutoff: datetime, app_id: str | None = None) -> list[VendoEvent]:
+    """Stored events (of app ``app_id``, else of every app) received since ``cutoff``;
+    [] with a note if there is no history."""
     from vendo_tray.core.paths import history_path
     from vendo_tray.core.store import Store
 
@@ -317,7 +320,7 @@ def _load_history(cutoff: datetime) -> list[VendoEvent]:
     try:
         if store.problem:
             print(f"{PROG}: {store.problem}", file=sys.stderr)
-        return store.recent(cutoff)
+        return store.recent(cutoff, app_id)
     finally:
         store.close()
 
