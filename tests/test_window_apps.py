@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QSettings
 
-from event_samples import BASE_URL, snapshot_of, story
+from event_samples import BASE_URL, snapshot_of, story, wire_event
 from test_window import KEY, Parts, _row_where, _select
 from vendo_tray.client import Balance
 from vendo_tray.core.apps import AppProfile
@@ -100,4 +100,17 @@ def test_a_removed_app_leaves_the_filter_and_its_choice(two_apps) -> None:
     win, fleet, links, _store = two_apps
     _choose(win, "staging")
     win.on_fleet(FleetState(fleet.apps[:1]), {"prod": links["prod"]})
+    assert win.app_combo.currentData() is None and win.events_model.filter.app is None
+
+
+def test_a_clicked_notice_shows_its_own_apps_event_when_two_apps_share_an_id(two_apps) -> None:
+    win, _fleet, _links, store = two_apps
+    now = datetime.now(timezone.utc)
+    same = wire_event(999_999, "connection.needs_reauth", {"slug": "slack", "connection_id": "c1"}, now)
+    store.add(replace(same, app="prod"))
+    store.add(replace(same, app="staging"))
+    _choose(win, "prod")                                     # staging's row is filtered out
+    win.show_event(same.key, "staging")
+    shown = win.details.shown_event
+    assert (shown.key, shown.app) == (same.key, "staging")
     assert win.app_combo.currentData() is None and win.events_model.filter.app is None

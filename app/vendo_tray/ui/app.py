@@ -327,7 +327,7 @@ class TrayApp(QObject):
         if action.kind is ActionKind.OPEN_URL:
             self.open_url(action.url, action.app)
         elif action.kind is ActionKind.OPEN_WINDOW:
-            self.show_window(action.event_key)
+            self.show_window(action.event_key, action.app)
         elif action.kind is ActionKind.OPEN_SETTINGS:
             self.open_settings()
 
@@ -344,10 +344,10 @@ class TrayApp(QObject):
         if links is not None:
             self.open_url(links.dashboard(), app_id)
 
-    def show_window(self, event_key: str | None = None) -> None:
+    def show_window(self, event_key: str | None = None, app_id: str | None = None) -> None:
         window = self.ensure_window()
         if event_key:
-            window.show_event(event_key)  # reveals it too
+            window.show_event(event_key, app_id)  # reveals it too
         else:
             window.reveal()
 

@@ -162,15 +162,16 @@ class EventTableModel(HeaderedTableModel):
             self._pages.move_to_end(number)
         return page[within] if within < len(page) else None
 
-    def row_of(self, key: str, *, limit: int = 2_000) -> int | None:
-        """The row showing the event ``key`` among the newest ``limit`` rows, or None.
+    def row_of(self, key: str, *, limit: int = 2_000, app: str | None = None) -> int | None:
+        """The row showing the event ``key`` (of ``app``: two apps may both have ``evt_1``)
+        among the newest ``limit`` rows, or None.
 
         Bounded because callers (a click on a notification) look for recent
         events; an event deeper than that is shown in the details pane alone.
         """
         for row in range(min(limit, self._count)):
             event = self.event_at(row)
-            if event is not None and event.key == key:
+            if event is not None and event.key == key and app in (None, event.app):
                 return row
         return None
 

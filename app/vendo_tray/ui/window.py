@@ -274,19 +274,19 @@ class MainWindow(QMainWindow):
         self.banner_label.clear()
         self.banner_label.hide()
 
-    def show_event(self, key: str) -> None:
-        """Bring the window up with event ``key`` selected (a notification was clicked)."""
+    def show_event(self, key: str, app: str | None = None) -> None:
+        """Bring the window up with event ``key`` (of app ``app``) selected (a notification was clicked)."""
         self.tabs.setCurrentIndex(EVENTS_TAB)
         self.reveal()
         self.events_model.sync()
-        row = self.events_model.row_of(key)
+        row = self.events_model.row_of(key, app=app)
         if row is None and self.events_model.filter != EventFilter():
             self.clear_filters()
-            row = self.events_model.row_of(key)
+            row = self.events_model.row_of(key, app=app)
         if row is not None:
             self._select_event_row(row)
             return
-        event = self._monitor.store.get(key)
+        event = self._monitor.store.get(key, app)
         if event is None:
             log.info("event %r is not in the history (pruned?)", key)
         self.events_view.clearSelection()
@@ -302,15 +302,20 @@ class MainWindow(QMainWindow):
 
     def clear_filters(self) -> None:
         """Back to every event (used when a revealed event is hidden by a filter)."""
-        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button):
+        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button,
+                       self.app_combo):
             widget.blockSignals(True)
+        self.app_combo.setCurrentIndex(0)
         self.kind_combo.setCurrentIndex(0)
         self.connection_combo.setCurrentIndex(0)
         self.search_edit.clear()
         self.needs_action_button.setChecked(False)
-        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button):
+        for widget in (self.kind_combo, self.connection_combo, self.search_edit, self.needs_action_button,
+                       self.app_combo):
             widget.blockSignals(False)
         self._search_timer.stop()
+        if self._fleet.several:  # "All apps" again: the header and Connections follow
+            self.on_fleet(self._fleet, self._links_by_app)
         self._apply_filter()
 
     def save_layout(self) -> None:
