@@ -133,6 +133,26 @@ def test_quitting_stops_looking_for_a_tray(qapp, loop, tmp_path: Path) -> None:
     assert not shell._tray_timer.isActive()
 
 
+def test_the_window_mutes_a_connection_of_the_app_it_shows(qapp, qtbot, tmp_path: Path) -> None:
+    """The window's menu reaches the first app's monitor, and the mute comes back through the bridge."""
+    from vendo_tray.client import Connection
+
+    shell = _shell(qapp, tmp_path, demo=False)
+    shell.bridge = MonitorBridge(shell)
+    shell.fleet.add_listener(shell.bridge)
+    window = shell.ensure_window()
+    qtbot.addWidget(window)
+    slack = Connection(id="conn_1", slug="slack", display_name="Slack", status="needs_reauth")
+    menu = window.connection_menu(slack)
+    next(a for a in menu.actions() if a.text() == "Mute notifications until unmuted").trigger()
+    assert shell.monitor.state.mute_of("slack") is not None
+    assert shell.fleet.store.mutes(DEFAULT_APP_ID) == {"slack": None}
+    assert window.connection_menu(slack).actions()[0].text() == "&Unmute notifications"
+    window.connection_menu(slack).actions()[0].trigger()
+    assert shell.monitor.state.mute_of("slack") is None and shell.fleet.store.mutes(DEFAULT_APP_ID) == {}
+    shell.tray.dispose()
+
+
 def test_an_app_added_in_settings_is_watched_and_a_removed_one_stops_and_loses_its_key(
         qapp, qtbot, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
     """The dialog's signals reach the fleet: Add starts a stream with the new app's key on its

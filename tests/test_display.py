@@ -14,14 +14,16 @@ from vendo_tray.core.display import (
     connection_action_label,
     event_severity,
     exact_time,
+    mute_text,
     phase_severity,
     phase_text,
     relative_time,
     status_label,
     status_severity,
+    until_text,
 )
 from vendo_tray.core.kinds import Kind, Severity, normalize
-from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.state import AppState, Mute, Phase
 
 NOW = datetime(2026, 5, 2, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -123,3 +125,12 @@ def test_need_action_wording_agrees_in_number() -> None:
     assert need_action_text(3) == "3 need action"
     assert need_action_text(1, "connection") == "1 connection needs action"
     assert need_action_text(2, "connection") == "2 connections need action"
+
+
+def test_mute_words_say_when_it_ends_from_now() -> None:
+    now = datetime(2026, 5, 2, 9, 15).astimezone()
+    assert mute_text(None, now) == ""
+    assert mute_text(Mute("slack", None), now) == "muted"
+    assert mute_text(Mute("slack", now.replace(hour=14, minute=30)), now) == "muted until 14:30"
+    assert until_text(now + timedelta(days=1), now) == "tomorrow 09:15"
+    assert until_text(now + timedelta(days=3), now) == f"{now + timedelta(days=3):%a %d %b} 09:15"

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
 
 from event_samples import BASE_URL, snapshot_of, story, wire_event
 from test_window import KEY, Parts, _row_where, _select
@@ -56,6 +56,89 @@ def two_apps(qtbot, tmp_path: Path):
 
 def _choose(win: MainWindow, app_id: str | None) -> None:
     win.app_combo.setCurrentIndex(win.app_combo.findData(app_id))
+
+
+def test_right_click_mutes_a_connection_of_its_own_app_and_the_row_shows_it(
+        qtbot, tmp_path: Path) -> None:
+    """Through the shell's real wiring (a Fleet of two monitors): the menu reaches the row's
+    app's monitor, and the row and the details pane show the mute that comes back."""
+    from datetime import timedelta
+
+    from vendo_tray.core.apps import AppKey
+    from vendo_tray.core.display import until_text
+    from vendo_tray.core.fleet import Fleet
+    from vendo_tray.core.policy import local_now
+    from vendo_tray.core.secrets import KeySource
+    from vendo_tray.core.settings import Settings
+    from vendo_tray.ui.app import _WindowSource
+    from vendo_tray.ui.bridge import MonitorBridge
+
+    now = datetime.now(timezone.utc)
+    events, sim = story(60, now=now)
+    with Store.open(tmp_path / "history.sqlite3") as store:
+        store.add_many([replace(e, app="staging") for e in events], app="staging")
+        fleet = Fleet(settings=Settings(base_url=BASE_URL), store=store)
+        fleet.apply([AppKey(PROD, KEY, KeySource.KEYRING), AppKey(STAGING, STAGING_KEY, KeySource.KEYRING)])
+        for monitor in fleet.monitors:  # both apps list the same connections
+            monitor.state = replace(monitor.state, phase=Phase.LIVE, snapshot=snapshot_of(sim, taken_at=now))
+        links = {m.app.id: m.links for m in fleet.monitors}
+        win = MainWindow(_WindowSource(fleet),
+                         window_settings=QSettings(str(tmp_path / "w.ini"), QSettings.Format.IniFormat))
+        qtbot.addWidget(win)
+        bridge = MonitorBridge()
+        fleet.add_listener(bridge)
+        bridge.state_changed_signal.connect(lambda state: win.on_fleet(state, links))
+        win.on_fleet(FleetState(tuple(AppStatus(m.app, m.state) for m in fleet.monitors)), links)
+        win.show()
+        win.tabs.setCurrentIndex(1)
+        model, view = win.connections_model, win.connections_view
+
+        def row(app_id: str, slug: str) -> int:
+            return next(r for r in range(model.rowCount())
+                        if model.app_at(r) == app_id and model.connection_at(r).slug == slug)
+
+        def right_click(app_id: str, slug: str) -> list[str]:
+            view.customContextMenuRequested.emit(view.visualRect(model.index(row(app_id, slug), cm.NAME)).center())
+            assert win.row_menu is not None
+            return [a.text() for a in win.row_menu.actions() if not a.isSeparator()]
+
+        def choose(text: str) -> None:
+            assert win.row_menu is not None
+            next(a for a in win.row_menu.actions() if a.text() == text).trigger()
+            win.row_menu.close()
+
+        def message(app_id: str, slug: str) -> str:
+            return model.data(model.index(row(app_id, slug), cm.MESSAGE))
+
+        prod, staging = fleet.monitor("prod"), fleet.monitor("staging")
+        assert right_click("staging", "github") == [
+            "Mute notifications for 1 hour", "Mute notifications for 1 day", "Mute notifications until unmuted"]
+        before = local_now()
+        choose("Mute notifications for 1 hour")
+        after = local_now()
+        mute = staging.state.mute_of("github")
+        assert mute is not None and before + timedelta(hours=1) <= mute.until <= after + timedelta(hours=1)
+        assert prod.state.mutes == () and store.mutes("prod") == {}      # the other app's github is not muted
+        assert store.mutes("staging") == {"github": mute.until}
+        error = "GitHub API returned 401: token expired"
+        assert message("staging", "github") == f"Muted until {until_text(mute.until)} · {error}"
+        assert model.data(model.index(row("staging", "github"), cm.MESSAGE), Qt.ItemDataRole.DecorationRole)
+        assert message("prod", "github") == error
+
+        win.tabs.setCurrentIndex(0)
+        _select(win, _row_where(win, lambda e: e.slug == "github"))   # staging's: the only app with events
+        assert win.details.connection.text().endswith(f"· notifications muted until {until_text(mute.until)}")
+
+        win.tabs.setCurrentIndex(1)
+        assert right_click("staging", "github")[0] == "&Unmute notifications"
+        choose("Mute notifications until unmuted")                        # a new choice replaces the old
+        assert message("staging", "github") == f"Muted · {error}" and store.mutes("staging") == {"github": None}
+        right_click("staging", "github")
+        choose("&Unmute notifications")
+        assert staging.state.mute_of("github") is None and store.mutes("staging") == {}
+        assert message("staging", "github") == error
+        assert not model.data(model.index(row("staging", "github"), cm.MESSAGE), Qt.ItemDataRole.DecorationRole)
+        assert "muted" not in win.details.connection.text()
 
 
 def test_one_app_shows_no_app_filter_or_column(two_apps) -> None:

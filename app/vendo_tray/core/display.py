@@ -24,7 +24,7 @@ from vendo_tray.core.kinds import (
 )
 from vendo_tray.core.runway import Basis, Runway
 from vendo_tray.core.spend import DaySpend
-from vendo_tray.core.state import AppState, Phase
+from vendo_tray.core.state import AppState, Mute, Phase
 
 #: The kind groups a user can filter by, in display order, with their labels.
 GROUP_LABELS: dict[str, str] = {
@@ -96,6 +96,24 @@ def relative_time(when: datetime, now: datetime, tz: tzinfo | None = None) -> st
     if local.year == now.astimezone(tz).year:
         return f"{local.day} {local:%b}"
     return f"{local.day} {local:%b} {local.year}"
+
+
+def until_text(moment: datetime, now: datetime | None = None) -> str:
+    """When something the user set ends, in local time: ``"14:30"``, ``"tomorrow 08:00"``, ``"Mon 04 May 14:30"``."""
+    local = moment.astimezone()
+    today = (now or datetime.now()).astimezone().date()
+    if local.date() == today:
+        return f"{local:%H:%M}"
+    if local.date() == today + timedelta(days=1):
+        return f"tomorrow {local:%H:%M}"
+    return f"{local:%a %d %b %H:%M}"
+
+
+def mute_text(mute: Mute | None, now: datetime | None = None) -> str:
+    """A connection's mute for its row and the details pane: ``"muted until 14:30"``, ``"muted"``, or ``""``."""
+    if mute is None:
+        return ""
+    return f"muted until {until_text(mute.until, now)}" if mute.until is not None else "muted"
 
 
 def exact_time(when: datetime, tz: tzinfo | None = None) -> str:

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -520,6 +521,15 @@ class _WindowSource:
         from vendo_tray.core.links import Links
 
         return self._fleet.links() or Links(self._fleet.settings.base_url)
+
+    def mute_connection(self, slug: str, until: datetime | None, app: str | None = None) -> None:
+        """Mute a connection of app ``app`` (the first when None); see ``Monitor.mute_connection``."""
+        if (monitor := self._fleet.monitor(app)) is not None:
+            monitor.mute_connection(slug, until)
+
+    def unmute_connection(self, slug: str, app: str | None = None) -> None:
+        if (monitor := self._fleet.monitor(app)) is not None:
+            monitor.unmute_connection(slug)
 
 
 def _first_state(fleet: FleetState) -> AppState:

@@ -3,7 +3,8 @@
 Connections needing the user (needs_reauth, error, revoked) sort first, so
 the rows that matter are the ones visible without scrolling; the rest follow
 by name.  The list is small (tens), so it is held whole and replaced on every
-snapshot.
+snapshot.  A muted connection (``AppState.mutes``) says so in its Message cell,
+with the tray's "paused" icon: "Muted until 14:30".
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from PySide6.QtGui import QBrush
 from vendo_tray.client import Connection
 from vendo_tray.core.display import (
     connection_action_label,
+    mute_text,
     needs_action,
     status_label,
     status_severity,
 )
 from vendo_tray.core.kinds import ConnectionStatus
+from vendo_tray.core.state import Mute
+from vendo_tray.ui.icons import TrayIconName, tray_icon
 from vendo_tray.ui.palette import SEVERITY_COLORS, brand_color, dot_icon, severity_color
 from vendo_tray.ui.table_model import HeaderedTableModel, Index
 
@@ -51,17 +55,21 @@ class ConnectionTableModel(HeaderedTableModel):
         self._rows: list[Connection] = []
         self._apps: list[str | None] = []  # each row's app id
         self._app_names: dict[str, str] = {}
+        self._mutes: dict[tuple[str | None, str], Mute] = {}
 
-    def set_connections(self, connections: Iterable[Connection], apps: Iterable[str | None] | None = None) -> bool:
-        """Replace the rows (``apps``: each connection's app id, in the same order); False when nothing changed."""
+    def set_connections(self, connections: Iterable[Connection], apps: Iterable[str | None] | None = None,
+                        mutes: Mapping[tuple[str | None, str], Mute] | None = None) -> bool:
+        """Replace the rows (``apps``: each connection's app id, in the same order) and the mutes
+        (by the row's app id and slug); False when nothing changed."""
         listed = list(connections)
         pairs = sorted(zip(listed, apps if apps is not None else [None] * len(listed), strict=True),
                        key=lambda pair: _order(pair[0]))
         rows, row_apps = [c for c, _ in pairs], [a for _, a in pairs]
-        if (rows, row_apps) == (self._rows, self._apps):
+        by_row = dict(mutes or {})
+        if (rows, row_apps, by_row) == (self._rows, self._apps, self._mutes):
             return False
         self.beginResetModel()
-        self._rows, self._apps = rows, row_apps
+        self._rows, self._apps, self._mutes = rows, row_apps, by_row
         self.endResetModel()
         return True
 
@@ -70,6 +78,11 @@ class ConnectionTableModel(HeaderedTableModel):
         self._app_names = dict(names)
         if self._rows:
             self.dataChanged.emit(self.index(0, APP), self.index(len(self._rows) - 1, APP))
+
+    def mute_at(self, row: int) -> Mute | None:
+        """The mute of the connection in ``row``, or None when its notifications are on."""
+        conn = self.connection_at(row)
+        return self._mutes.get((self.app_at(row), conn.slug)) if conn is not None else None
 
     def connection_at(self, row: int) -> Connection | None:
         return self._rows[row] if 0 <= row < len(self._rows) else None
@@ -95,7 +108,8 @@ class ConnectionTableModel(HeaderedTableModel):
             if column == STATUS:
                 return status_label(conn.status)
             if column == MESSAGE:
-                return conn.error_message or ""
+                muted = mute_text(self.mute_at(index.row()))
+                return " · ".join(filter(None, (muted[:1].upper() + muted[1:], conn.error_message)))
             if column == ACTION:
                 return connection_action_label(conn)
             if column == APP:
@@ -107,12 +121,17 @@ class ConnectionTableModel(HeaderedTableModel):
                 return dot_icon(color.name() if color is not None else _NEUTRAL)
             if column == STATUS:
                 return dot_icon(SEVERITY_COLORS[status_severity(conn.status)])
+            if column == MESSAGE and self.mute_at(index.row()) is not None:
+                return tray_icon(TrayIconName.PAUSED)
         elif role == Qt.ItemDataRole.ForegroundRole and column == STATUS:
             return QBrush(severity_color(status_severity(conn.status)))
         elif role == Qt.ItemDataRole.ToolTipRole:
             if column == NAME:
                 category = f" · {conn.category}" if conn.category else ""
                 return f"{conn.display_name} ({conn.slug}){category}"
+            if column == MESSAGE and (muted := mute_text(self.mute_at(index.row()))):
+                return f"Notifications {muted} (right-click to change)" + (
+                    f"\n{conn.error_message}" if conn.error_message else "")
             if column == MESSAGE and conn.error_message:
                 return conn.error_message
             if column == STATUS:

@@ -160,8 +160,11 @@ class DetailsPane(QWidget):
         return list(self._actions)
 
     def show_event(self, event: VendoEvent | None, actions: Sequence[LinkAction] = (),
-                   connection_name: str | None = None) -> None:
-        """Show ``event`` (None: the placeholder) with the buttons for ``actions``."""
+                   connection_name: str | None = None, connection_note: str = "") -> None:
+        """Show ``event`` (None: the placeholder) with the buttons for ``actions``.
+
+        ``connection_note`` follows the connection's name (its mute: "muted until 14:30").
+        """
         self._event = event
         self._actions = list(actions)
         self._set_buttons()
@@ -180,7 +183,7 @@ class DetailsPane(QWidget):
         name = connection_name or event.slug
         if name and event.slug and name != event.slug:
             name = f"{name} ({event.slug})"
-        self.connection.setText(name or "—")
+        self.connection.setText((name or "—") + (f" · notifications {connection_note}" if connection_note else ""))
         self.connection_id.setText(event.connection_id or "—")
         self.wire_kind.setText(event.wire_kind)
         self.event_id.setText(event.key or "— (the server sent none)")

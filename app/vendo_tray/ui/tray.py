@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from vendo_tray import APP_NAME
-from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text, phase_word
+from vendo_tray.core.display import balance_runway_text, balance_text, need_action_text, phase_word, until_text
 from vendo_tray.core.policy import in_one_hour, local_now, next_morning
 from vendo_tray.core.state import AppState, AppStatus, FleetState, Phase
 from vendo_tray.ui.icons import icon_for_state, icon_name_for
@@ -59,7 +59,7 @@ def tooltip_text(state: AppState) -> str:
     if state.detail and state.phase is not Phase.LIVE:
         lines.append(state.detail)
     if state.paused_until is not None:
-        lines.append(f"Notifications paused until {_when(state.paused_until)}")
+        lines.append(f"Notifications paused until {until_text(state.paused_until)}")
     return "\n".join(lines)
 
 
@@ -94,16 +94,6 @@ def _all_paused_until(fleet: FleetState) -> datetime | None:
     """When every app's pause ends (the earliest), None unless every app is paused."""
     ends = [s.state.paused_until for s in fleet.apps] or [fleet.state.paused_until]
     return None if any(end is None for end in ends) else min(e for e in ends if e is not None)
-
-
-def _when(moment: datetime) -> str:
-    local = moment.astimezone()
-    today = datetime.now().astimezone().date()
-    if local.date() == today:
-        return f"{local:%H:%M}"
-    if local.date() == today + timedelta(days=1):
-        return f"tomorrow {local:%H:%M}"
-    return f"{local:%a %d %b %H:%M}"
 
 
 class TrayController(QObject):
@@ -198,7 +188,7 @@ class TrayController(QObject):
                 action.setChecked(False)
         every = " all" if fleet.several else ""
         self.pause_menu.setTitle(
-            f"Notifications paused until {_when(paused_until)}" if paused_until
+            f"Notifications paused until {until_text(paused_until)}" if paused_until
             else f"Pause{every} notifications")
         self.resume_action.setText(f"Resume{every} notifications")
         self.reconnect_action.setText("Reconnect all" if fleet.several else "Reconnect now")
@@ -233,7 +223,7 @@ class TrayController(QObject):
         state = status.state
         title = f"{status.app.name} — {status_line(state)}"
         if state.paused_until is not None:
-            title += f" · paused until {_when(state.paused_until)}"
+            title += f" · paused until {until_text(state.paused_until)}"
         menu.setTitle(title)
         reconnect, pause_hour, pause_tomorrow, resume, _dashboard = menu.actions()
         reconnect.setEnabled(state.phase is not Phase.KEY_MISSING)

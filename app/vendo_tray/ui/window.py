@@ -15,6 +15,11 @@ needs the user most, named in the header).
 
 Closing hides (it is a tray app); size, place, splitter and column widths are
 remembered in a QSettings file in the config directory.
+
+Right-clicking a connection offers to mute its notifications (for 1 hour, 1 day
+or until unmuted) or to unmute them: the menu's choices and when each ends are
+core's (``MUTE_CHOICES``), the call goes to the row's app's monitor, and the row and the
+details pane show the mute the monitor reports in ``AppState.mutes`` (each app's own).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from PySide6.QtCore import (
     QByteArray,
     QItemSelectionModel,
     QModelIndex,
+    QPoint,
     QSettings,
     QSize,
     Qt,
@@ -47,6 +53,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPushButton,
     QSizePolicy,
     QSplitter,
@@ -64,6 +71,7 @@ from vendo_tray.core.display import (
     balance_text,
     cap_severity,
     cap_text,
+    mute_text,
     need_action_text,
     phase_severity,
     phase_text,
@@ -78,8 +86,9 @@ from vendo_tray.core.event_actions import (
     event_actions,
 )
 from vendo_tray.core.kinds import Kind, Severity, VendoEvent
+from vendo_tray.core.policy import MUTE_CHOICES, local_now
 from vendo_tray.core.spend import history_from
-from vendo_tray.core.state import AppState, AppStatus, FleetState, Snapshot
+from vendo_tray.core.state import AppState, AppStatus, FleetState, Mute, Snapshot
 from vendo_tray.core.store import EventFilter, Store
 from vendo_tray.ui import connection_model as cm
 from vendo_tray.ui import event_model as em
@@ -117,6 +126,10 @@ class WindowSource(Protocol):
 
     @property
     def links(self) -> LinkSource: ...
+
+    def mute_connection(self, slug: str, until: datetime | None, app: str | None = None) -> None: ...
+
+    def unmute_connection(self, slug: str, app: str | None = None) -> None: ...
 
 
 def default_window_settings() -> QSettings:
@@ -159,6 +172,8 @@ class MainWindow(QMainWindow):
         self._shown_app: AppStatus | None = None  # whose figures the header shows (several apps)
         self._links_by_app: dict[str, LinkSource] = {}
         self._known_slugs: set[str] = set()
+        #: The connection row's right-click menu last opened (None before the first).
+        self.row_menu: QMenu | None = None
         self.setWindowTitle("Vendo Tray")
         self.setObjectName("VendoTrayMainWindow")
 
@@ -497,6 +512,8 @@ class MainWindow(QMainWindow):
         header.setSectionResizeMode(cm.MESSAGE, QHeaderView.ResizeMode.Stretch)
         _fit_section(view, cm.ACTION, ["Re-authorize"], icon=False, extra=36)
         view.activated.connect(self._connection_activated)
+        view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        view.customContextMenuRequested.connect(self._connection_menu_requested)
         column.addWidget(view, 1)
         self.connections_note = _plain()
         self.connections_note.setEnabled(False)
@@ -618,14 +635,16 @@ class MainWindow(QMainWindow):
         if chosen and index < 0:  # that app was removed: back to all of them
             self._apply_filter_now()
 
-    def _connection_rows(self, shown: tuple[Connection, ...]) -> tuple[list[Connection], list[str | None]]:
-        """The Connections tab's rows and their apps: every app's with "All apps", else the shown app's."""
+    def _connection_rows(self, shown: tuple[Connection, ...]) -> tuple[
+            list[Connection], list[str | None], dict[tuple[str | None, str], Mute]]:
+        """The Connections tab's rows, their apps and their mutes: every app's with "All apps", else the shown app's."""
         if not self._fleet.several:
-            return list(shown), [None] * len(shown)
+            return list(shown), [None] * len(shown), {(None, m.slug): m for m in self._state.mutes}
         chosen = self.app_combo.currentData()
         statuses = [s for s in self._fleet.apps if chosen is None or s.app.id == chosen]
         pairs = [(c, s.app.id) for s in statuses for c in s.state.snapshot.connections]
-        return [c for c, _ in pairs], [a for _, a in pairs]
+        mutes: dict[tuple[str | None, str], Mute] = {(s.app.id, m.slug): m for s in statuses for m in s.state.mutes}
+        return [c for c, _ in pairs], [a for _, a in pairs], mutes
 
     def _spend_app(self) -> str | None:
         """Whose billing events the Spend tab and the header read (None: the only app's, every row)."""
@@ -666,7 +685,8 @@ class MainWindow(QMainWindow):
             except Exception:  # a broken link must not take the details pane with it
                 log.exception("could not build the actions for event %s", event.key)
         name = self.events_model.connection_name(event.slug) if event is not None else None
-        self.details.show_event(event, actions, connection_name=name)
+        note = mute_text(self._mute_of(event.app, event.slug)) if event is not None and event.slug else ""
+        self.details.show_event(event, actions, connection_name=name, connection_note=note)
 
     def _keep_scroll_on_prepend(self, _parent: QModelIndex, first: int, last: int) -> None:
         """Rows arriving on top must not push what the user is reading down."""
@@ -721,6 +741,41 @@ class MainWindow(QMainWindow):
         conn = self.connections_model.connection_at(index.row())
         if conn is not None:
             self._connection_action(conn, self.connections_model.app_at(index.row()))
+
+    def connection_menu(self, conn: Connection, app_id: str | None = None) -> QMenu:
+        """The right-click menu of connection ``conn`` (of app ``app_id``): Unmute when muted, then each way to mute."""
+        menu = QMenu(self)
+        slug = conn.slug
+        if self._mute_of(app_id, slug) is not None:
+            menu.addAction("&Unmute notifications", lambda: self._monitor.unmute_connection(slug, app_id))
+            menu.addSeparator()
+        for label, ends in MUTE_CHOICES:
+            menu.addAction(f"Mute notifications {label.lower()}", self._muter(slug, app_id, ends))
+        return menu
+
+    def _muter(self, slug: str, app_id: str | None,
+               ends: Callable[[datetime], datetime | None]) -> Callable[[], None]:
+        """What one mute choice does: ask the engine, with the end core's rule gives from now."""
+        return lambda: self._monitor.mute_connection(slug, ends(local_now()), app_id)
+
+    def _mute_of(self, app_id: str | None, slug: str | None) -> Mute | None:
+        """Connection ``slug``'s mute in app ``app_id`` (the shown app's when None or one app)."""
+        status = self._fleet.of(app_id) if self._fleet.several and app_id else None
+        return (status.state if status is not None else self._state).mute_of(slug)
+
+    def _connection_menu_requested(self, pos: QPoint) -> None:
+        view = self.connections_view
+        index = view.indexAt(pos)
+        if not index.isValid():  # the keyboard's menu key, or below the last row: the current row
+            index = view.currentIndex()
+            pos = view.visualRect(index).center()
+        conn = self.connections_model.connection_at(index.row()) if index.isValid() else None
+        if conn is None:
+            return
+        if self.row_menu is not None:
+            self.row_menu.deleteLater()
+        self.row_menu = self.connection_menu(conn, self.connections_model.app_at(index.row()))
+        self.row_menu.popup(view.viewport().mapToGlobal(pos))
 
     def _connection_action(self, conn: Connection, app_id: str | None = None) -> None:
         try:
