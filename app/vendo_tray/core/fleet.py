@@ -29,7 +29,7 @@ from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.apps import AppKey
 from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.links import Links
-from vendo_tray.core.monitor import Monitor, check_key
+from vendo_tray.core.monitor import Monitor, check_key, safely
 from vendo_tray.core.notices import Notice, Withdraw
 from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
@@ -64,12 +64,12 @@ class _Relay:
     def event_recorded(self, event: VendoEvent) -> None:
         if self._current():
             for listener in self._fleet._listeners:
-                _safely(listener.event_recorded, event)
+                safely(listener.event_recorded, event)
 
     def notice(self, item: Notice | Withdraw) -> None:
         if self._current():
             for listener in self._fleet._listeners:
-                _safely(listener.notice, item)
+                safely(listener.notice, item)
 
 
 class Fleet:
@@ -230,12 +230,5 @@ class Fleet:
             return
         self.state = state
         for listener in self._listeners:
-            _safely(listener.state_changed, state)
+            safely(listener.state_changed, state)
 
-
-def _safely(callback: Any, *args: Any) -> None:
-    """A listener's bug is logged, never allowed to stop the engine."""
-    try:
-        callback(*args)
-    except Exception:
-        log.exception("listener %r failed", callback)

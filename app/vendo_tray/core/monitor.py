@@ -200,14 +200,14 @@ class Monitor:
             return
         self.state = new
         for listener in self._listeners:
-            _safely(listener.state_changed, new)
+            safely(listener.state_changed, new)
 
     def _emit_notices(self, items: list[Notice | Withdraw]) -> None:
         self._timers_changed.set()  # every policy input ends here: look at its deadline again
         for item in items:
             item = for_app(item, self.app, named=self.named)
             for listener in self._listeners:
-                _safely(listener.notice, item)
+                safely(listener.notice, item)
 
     def _set_phase(self, phase: Phase, detail: str | None = None, retry_in: float | None = None) -> None:
         if phase is self.state.phase and detail == self.state.detail and retry_in == self.state.retry_in:
@@ -502,7 +502,7 @@ class Monitor:
                 log.debug("duplicate event %s (%s) ignored", event.key, event.wire_kind)
                 continue
             for listener in self._listeners:
-                _safely(listener.event_recorded, event)
+                safely(listener.event_recorded, event)
             if event.kind.group == "billing":
                 self._runway_stale = True
             try:
@@ -604,7 +604,7 @@ class Monitor:
         self.store.close()
 
 
-def _safely(callback: Callable[..., Any], *args: Any) -> None:
+def safely(callback: Callable[..., Any], *args: Any) -> None:
     """A listener's bug is logged, never allowed to stop the engine."""
     try:
         callback(*args)
