@@ -28,6 +28,9 @@ RUNTIME_PACKAGES = [
     "libxcb-image0", "libxcb-shape0", "libxcb-randr0", "libxcb-xfixes0", "libxcb-sync1", "libxcb-xkb1",
     "libxkbcommon-x11-0", "libegl1", "libgl1", "libfontconfig1", "libdbus-1-3", "fonts-dejavu-core",
 ]
+#: What `bundle` needs on Linux beyond PyInstaller: ICU's own tools and a C compiler rebuild
+#: the smaller ICU data library (packaging/icu.py).
+BUNDLE_PACKAGES = ["icu-devtools", "gcc", "binutils"]
 #: ... and what the real-parts tests add: Xvfb, a tray host, a session bus, a notification
 #: daemon, a Secret Service, screenshot and click tools, and what packaging checks use.
 TEST_PACKAGES = RUNTIME_PACKAGES + [
@@ -35,6 +38,8 @@ TEST_PACKAGES = RUNTIME_PACKAGES + [
     "libsecret-tools", "imagemagick", "xdotool", "xdg-utils", "procps", "desktop-file-utils",
     # tests/test_package.py checks the built .deb as a distribution would.
     "lintian", "appstream",
+    # tests/test_icu_data.py builds the bundle's ICU data library.
+    *BUNDLE_PACKAGES,
 ]
 
 
@@ -123,6 +128,8 @@ def cmd_test(extra: list[str]) -> int:
 
 def cmd_bundle(extra: list[str]) -> int:
     ensure_venv("bundle")
+    if sys.platform.startswith("linux"):
+        system_deps(BUNDLE_PACKAGES, required=True)
     return run([PYTHON, ROOT / "packaging" / "bundle.py", *extra])
 
 
