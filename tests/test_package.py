@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from vendo_tray.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBS = sorted((ROOT / "dist").glob(f"vendo-tray_{__version__}-*.deb"))
+TARBALLS = sorted((ROOT / "dist").glob(f"vendo-tray-{__version__}-linux-*.tar.gz"))
 pytestmark = pytest.mark.skipif(not DEBS and not os.environ.get("VENDO_REQUIRE_DEB"),
                                 reason="no .deb built (python3 build.py bundle)")
 
@@ -132,3 +134,23 @@ def test_the_bundled_resources_are_found_by_importlib(tree: Path) -> None:
     found = tree / "opt/vendo-tray/_internal/vendo_tray/resources"
     assert (found / "icons" / f"{resources.APP_ICON}.svg").is_file() and (found / resources.DESKTOP_FILE).is_file()
     assert sys.platform.startswith("linux")
+
+
+def _is_system_library(name: str) -> bool:
+    """A shared library PyInstaller copied from the build machine (wheels' own sit in subfolders)."""
+    return ".so" in name and ".cpython-" not in name and not name.endswith(".abi3.so") \
+        and not name.startswith("libpython")
+
+
+def test_the_tarball_notices_name_exactly_the_system_libraries_it_carries() -> None:
+    """The .tar.gz keeps its system libraries (for other distributions): each has its notice, and
+    a library cut from the bundle takes its notice with it."""
+    assert TARBALLS, f"no dist/vendo-tray-{__version__}-linux-*.tar.gz: run python3 build.py bundle first"
+    internal = f"vendo-tray-{__version__}/_internal/"
+    with tarfile.open(TARBALLS[-1]) as tar:
+        carried = {m.name[len(internal):] for m in tar.getmembers()
+                   if m.isfile() and m.name.startswith(internal) and "/" not in m.name[len(internal):]
+                   and _is_system_library(m.name[len(internal):])}
+        shipped = json.load(tar.extractfile(f"{internal}vendo_tray/resources/{resources.LICENSES_FILE}"))
+    noticed = {name for part in shipped["components"] if part["kind"] == "system-library" for name in part["files"]}
+    assert carried and noticed == carried
