@@ -1,7 +1,7 @@
 """Measure a built bundle: size on disk, archive size, and how fast it starts.
 
-WHY here and printed, not asserted: the targets (onedir <= 150 MB, archive <=
-70 MB, tray icon < 1.5 s) describe the product on a user's machine; a shared
+WHY here and printed, not asserted: the targets (onedir <= 120 MB, archive <=
+45 MB, tray icon < 1.5 s) describe the product on a user's machine; a shared
 CI box with two busy cores can only *report* them. Start times are the median
 of a few runs, with the first (cold) run shown apart.
 
