@@ -134,3 +134,12 @@ def test_mute_words_say_when_it_ends_from_now() -> None:
     assert mute_text(Mute("slack", now.replace(hour=14, minute=30)), now) == "muted until 14:30"
     assert until_text(now + timedelta(days=1), now) == "tomorrow 09:15"
     assert until_text(now + timedelta(days=3), now) == f"{now + timedelta(days=3):%a %d %b} 09:15"
+
+
+def test_a_pause_until_tomorrow_says_tomorrow() -> None:
+    """A pause "until tomorrow" ends at 08:00 the next day; "paused until 08:00" read in the
+    evening says this morning. The phase line uses the one wording of an end time."""
+    now = datetime.now().astimezone()
+    tomorrow_morning = (now + timedelta(days=1)).replace(hour=8, minute=0, second=0, microsecond=0)
+    text = phase_text(AppState(phase=Phase.LIVE, paused_until=tomorrow_morning))
+    assert text.endswith("notifications paused until tomorrow 08:00")

@@ -241,8 +241,7 @@ def phase_text(state: AppState) -> str:
         words += f" — {state.detail}"
     extras = []
     if state.paused_until is not None:
-        until = state.paused_until.astimezone()
-        extras.append(f"notifications paused until {until:%H:%M}")
+        extras.append(f"notifications paused until {until_text(state.paused_until)}")
     if state.demo:
         extras.append("demo")
     if extras:
