@@ -11,7 +11,7 @@ import logging
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +65,16 @@ def settings_path(config_dir: Path) -> Path:
 
 
 def load_settings(config_dir: Path) -> Settings:
-    """Read the settings; a missing or broken file gives defaults (and a log line).
+    """Read the settings; a missing or broken file gives defaults (and a log line, see :func:`read_settings`)."""
+    return read_settings(config_dir) or Settings()
+
+
+def read_settings(config_dir: Path) -> Settings | None:
+    """Read the settings; None when the file is missing or broken as a whole (with a log line).
+
+    WHY None rather than defaults: the running tray re-reads the file when someone
+    else wrote it, and a file caught half-written or mistyped must not become
+    "no apps" there; only a first start falls back to defaults (:func:`load_settings`).
 
     The file may be hand-edited, so every value is type-checked: one bad value
     falls back to its default (with a log line naming it) and the rest is kept.
@@ -77,15 +86,15 @@ def load_settings(config_dir: Path) -> Settings:
         # utf-8-sig: a byte order mark left by an editor is no damage.
         raw = json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
-        return Settings()
+        return None
     except (OSError, ValueError, RecursionError) as exc:  # RecursionError: nested too deep to parse
-        log.warning("settings file %s is unreadable (%s); starting with the default settings",
+        log.warning("settings file %s is unreadable (%s); keeping the settings in use (the defaults at start)",
                     path, _why(exc))
-        return Settings()
+        return None
     if not isinstance(raw, dict):
-        log.warning("settings file %s holds %s, not an object; starting with the default settings",
+        log.warning("settings file %s holds %s, not an object; keeping the settings in use (the defaults at start)",
                     path, type(raw).__name__)
-        return Settings()
+        return None
     values: dict[str, Any] = {}
     for name, check in _CHECKS.items():
         if name not in raw:
@@ -174,6 +183,22 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "sounds": _check_sounds,
     "apps": _check_apps,
 }
+
+
+def merge_settings(seen: Settings, ours: Settings, on_disk: Settings) -> Settings:
+    """``ours`` (an edit of ``seen``) applied to ``on_disk``: the fields we changed take our value,
+    every other field keeps the file's.
+
+    WHY: the file has more than one writer (the tray's settings dialog, ``vendo-tray
+    apps add/remove``, a hand edit).  Writing back our whole, older copy would undo
+    what the others wrote since we read it: drop an app added from the terminal
+    (its key left orphaned in the keyring) or bring back a removed one.  The one
+    rule for every writer that holds a copy: re-read the file just before saving and
+    apply only what this edit changed.
+    """
+    changed = {f.name: getattr(ours, f.name) for f in fields(Settings)
+               if getattr(ours, f.name) != getattr(seen, f.name)}
+    return on_disk.with_changes(**changed)
 
 
 def save_settings(config_dir: Path, settings: Settings) -> None:
