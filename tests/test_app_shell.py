@@ -31,6 +31,18 @@ def _shell(qapp, tmp_path: Path, *, demo: bool, base_url: str = "https://vendo.r
     return shell
 
 
+def _until(loop: asyncio.AbstractEventLoop, done, timeout: float = 15.0) -> None:
+    """Run the app's loop until ``done()`` holds (the timeout only ends a hung test)."""
+    import time
+
+    async def wait() -> None:
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, "condition not reached"
+            await asyncio.sleep(0.02)
+    loop.run_until_complete(wait())
+
+
 def test_demo_settings_apply_but_touch_no_login_item_or_file(qapp, tmp_path: Path) -> None:
     """The dialog says demo changes are for this run only: no autostart entry, no settings file."""
     shell = _shell(qapp, tmp_path, demo=True)
@@ -157,8 +169,6 @@ def test_an_app_added_in_settings_is_watched_and_a_removed_one_stops_and_loses_i
         qapp, qtbot, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
     """The dialog's signals reach the fleet: Add starts a stream with the new app's key on its
     own server; Remove closes that stream and deletes the app's keyring entry."""
-    import time
-
     from PySide6.QtCore import Qt
 
     from keyring_helpers import secret_tool_lookup
@@ -174,13 +184,8 @@ def test_an_app_added_in_settings_is_watched_and_a_removed_one_stops_and_loses_i
         shell.bridge = MonitorBridge(shell)
         shell._monitor_task = loop.create_task(shell.fleet.run())
 
-        def until(done, timeout: float = 15.0) -> None:
-            async def wait() -> None:
-                deadline = time.monotonic() + timeout
-                while not done():
-                    assert time.monotonic() < deadline, "condition not reached"
-                    await asyncio.sleep(0.02)
-            loop.run_until_complete(wait())
+        def until(done) -> None:
+            _until(loop, done)
 
         try:
             shell.open_settings()
@@ -242,3 +247,114 @@ def test_network_reachability_is_watched_once_a_stream_has_been_down(qapp, tmp_p
         pytest.skip("no network-reachability back end on this system")
     assert shell._network is not None and shell._network is QNetworkInformation.instance()
     shell.tray.dispose()
+
+
+def _running_shell(qapp, loop, tmp_path: Path, simulator, api_key: str) -> TrayApp:
+    """A shell whose fleet runs (the implied app on ``simulator``) and follows settings.json, as main() sets it up."""
+    from vendo_tray.core.secrets import KeyStore
+
+    KeyStore().save(api_key)  # the implied app's, as a pre-apps setup has it
+    shell = _shell(qapp, tmp_path, demo=False, base_url=simulator.base_url)
+    shell.fleet.apply([AppKey(AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, simulator.base_url), api_key,
+                              KeySource.KEYRING)])
+    shell.bridge = MonitorBridge(shell)
+    shell._monitor_task = loop.create_task(shell.fleet.run())
+    shell.watch_settings()
+    return shell
+
+
+def _listed(dialog) -> list[str]:
+    return [dialog.apps_list.topLevelItem(i).text(0) for i in range(dialog.apps_list.topLevelItemCount())]
+
+
+def test_apps_added_and_removed_by_the_cli_are_followed_and_a_dialog_toggle_keeps_them(
+        qapp, qtbot, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
+    """`vendo-tray apps add/remove` write settings.json while the tray runs: the tray watches the
+    added app at once and stops the removed one, its open dialog lists what the file says, and a
+    toggle in that dialog afterwards neither drops the added app nor brings the removed one back."""
+    from vendo_tray.core.apps import add_app, remove_app
+    from vendo_tray.core.notices import Topic
+    from vendo_tray.core.secrets import KeyStore
+    from vendo_tray.core.settings import load_settings, save_settings
+    from vendo_tray.simulator import Simulator
+
+    config = tmp_path / "config"
+    staging_key = "vendo_sk_staging_cli_77"
+    with Simulator(key=staging_key, ping_interval=0.5) as staging:
+        shell = _running_shell(qapp, loop, tmp_path, simulator, api_key)
+        try:
+            shell.open_settings()
+            dialog = shell.settings_dialog
+            _until(loop, lambda: simulator.stats.open_streams >= 1)
+
+            # What `vendo-tray apps add staging` does, from another process's point of view.
+            settings, app = add_app(load_settings(config), "staging", staging.base_url, keep_default=True)
+            KeyStore().save(staging_key, app.account)
+            save_settings(config, settings)
+            _until(loop, lambda: staging.stats.open_streams >= 1 and "staging" in _listed(dialog))
+            assert [m.app.id for m in shell.fleet.monitors] == [DEFAULT_APP_ID, "staging"]
+
+            dialog.notify_boxes[Topic.CONNECTED].toggle()  # any change made in the tray saves the file
+            saved = load_settings(config)
+            assert saved.notify[Topic.CONNECTED] and [a.id for a in saved.apps] == [DEFAULT_APP_ID, "staging"]
+
+            # What `vendo-tray apps remove staging` does.
+            save_settings(config, remove_app(load_settings(config), "staging"))
+            KeyStore().forget(app.account)
+            _until(loop, lambda: staging.stats.open_streams == 0 and shell.fleet.monitor("staging") is None)
+            _until(loop, lambda: "staging" not in _listed(dialog))
+
+            dialog.notify_boxes[Topic.CONNECTED].toggle()
+            saved = load_settings(config)
+            assert not saved.notify[Topic.CONNECTED] and [a.id for a in saved.apps] == [DEFAULT_APP_ID]
+            assert simulator.stats.open_streams >= 1 and shell.fleet.monitor(DEFAULT_APP_ID) is not None
+        finally:
+            shell.settings_dialog.close()
+            loop.run_until_complete(shell._shutdown())
+
+
+def test_saving_from_the_dialog_keeps_the_shells_base_url_not_the_first_apps(
+        qapp, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
+    """The dialog edits the shell's settings: Settings.base_url (the implied app's, what older
+    versions read) stays as saved, never the first watched app's URL."""
+    from vendo_tray.core.notices import Topic
+    from vendo_tray.core.settings import load_settings, save_settings
+
+    config = tmp_path / "config"
+    mine = AppProfile("prod", "prod", simulator.base_url)
+    save_settings(config, Settings(base_url="https://vendo.run", apps=(mine,)))
+    shell = _running_shell(qapp, loop, tmp_path, simulator, api_key)
+    try:
+        shell.fleet.apply_settings(load_settings(config))
+        shell.fleet.apply([AppKey(mine, api_key, KeySource.KEYRING)])
+        shell.open_settings()
+        shell.settings_dialog.notify_boxes[Topic.CONNECTED].toggle()
+        saved = load_settings(config)
+        assert saved.notify[Topic.CONNECTED]
+        assert saved.base_url == "https://vendo.run" and saved.apps == (mine,)
+    finally:
+        shell.settings_dialog.close()
+        loop.run_until_complete(shell._shutdown())
+
+
+def test_a_dialog_toggle_before_the_tray_noticed_the_cli_keeps_its_app(
+        qapp, loop, tmp_path: Path, simulator, api_key: str, secret_service: None) -> None:
+    """Saving from the tray re-reads the file first: an app `vendo-tray apps add` wrote a moment
+    ago survives a toggle made before the file watch reported it (no loop turn in between)."""
+    from vendo_tray.core.apps import add_app
+    from vendo_tray.core.notices import Topic
+    from vendo_tray.core.settings import load_settings, save_settings
+
+    config = tmp_path / "config"
+    shell = _running_shell(qapp, loop, tmp_path, simulator, api_key)
+    try:
+        shell.open_settings()
+        settings, _ = add_app(load_settings(config), "staging", "http://127.0.0.1:9", keep_default=True)
+        save_settings(config, settings)
+        shell.settings_dialog.notify_boxes[Topic.CONNECTED].toggle()
+        saved = load_settings(config)
+        assert saved.notify[Topic.CONNECTED] and [a.id for a in saved.apps] == [DEFAULT_APP_ID, "staging"]
+        assert "staging" in _listed(shell.settings_dialog)  # the dialog shows what it saved
+    finally:
+        shell.settings_dialog.close()
+        loop.run_until_complete(shell._shutdown())

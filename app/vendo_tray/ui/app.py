@@ -13,6 +13,8 @@ pieces, connects signals to fleet calls, and owns the process lifecycle:
 * no system tray: keep running, show the window with a one-line reason,
   re-check every few seconds and dock when a tray host appears;
 * the OS saying the network is back → ``fleet.network_changed``;
+* settings.json written by someone else (``vendo-tray apps``, an editor) → followed at once,
+  and the dialog's edits are merged into the file as it is (``core.settings.merge_settings``);
 * Quit: stop the fleet, the notifier and the simulators, close the loop.
 """
 
@@ -27,7 +29,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, QUrl
+from PySide6.QtCore import QFileSystemWatcher, QObject, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QApplication,
@@ -40,7 +42,7 @@ from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.apps import AppKey, AppProfile, lookup_apps
 from vendo_tray.core.notices import Action, ActionKind, Notice, Withdraw
 from vendo_tray.core.secrets import KeySource, KeyStore
-from vendo_tray.core.settings import Settings, load_settings, save_settings
+from vendo_tray.core.settings import Settings, merge_settings, read_settings, save_settings, settings_path
 from vendo_tray.core.state import AppState, Phase
 from vendo_tray.ui import autostart
 from vendo_tray.ui.bridge import MonitorBridge
@@ -108,6 +110,7 @@ class TrayApp(QObject):
         self._last_icon: str | None = None
         self._about: QMessageBox | None = None
         self._licenses: LicensesDialog | None = None
+        self._watcher: QFileSystemWatcher | None = None  # settings.json, while not in the demo
         self.tray = tray or TrayController()  # ui.launch shows it before this module loads
         self.tray.setParent(self)
 
@@ -116,7 +119,7 @@ class TrayApp(QObject):
         # One loop turn first: Qt paints the tray icon ui.launch has shown (its first
         # expose arrives now) before the engine below loads, which takes longer.
         await asyncio.sleep(0)
-        settings = load_settings(self.config_dir)
+        settings = self._read_settings() or self._with_login_item(Settings())
         env_url = os.environ.get(BASE_URL_ENV, "").strip()
         if env_url and not self.demo:  # as in the SDKs: the environment wins, and is never saved
             log.info("base URL from %s: %s", BASE_URL_ENV, env_url)
@@ -125,10 +128,10 @@ class TrayApp(QObject):
         else:
             watched = await asyncio.to_thread(lookup_apps, settings, self.keystore, os.environ)
             _log_problems(watched)
-        with contextlib.suppress(Exception):
-            settings = settings.with_changes(start_at_login=self.autostart.is_enabled())
         self._build(settings, watched)
         assert self.fleet is not None
+        if not self.demo:
+            self.watch_settings()
         if not self.tray.is_visible():
             self._fall_back()
         self._monitor_task = asyncio.create_task(self.fleet.run(), name="vendo-fleet")
@@ -136,6 +139,51 @@ class TrayApp(QObject):
         await self._quit.wait()
         await self._shutdown()
         return 0
+
+    def _read_settings(self) -> Settings | None:
+        """The settings file as it is now (None: missing or broken), with the login item as the OS has it."""
+        settings = read_settings(self.config_dir)
+        return self._with_login_item(settings) if settings is not None else None
+
+    def _with_login_item(self, settings: Settings) -> Settings:
+        with contextlib.suppress(Exception):
+            settings = settings.with_changes(start_at_login=self.autostart.is_enabled())
+        return settings
+
+    def watch_settings(self) -> None:
+        """Follow settings.json when someone else writes it (``vendo-tray apps add/remove``, an editor).
+
+        WHY the folder too: writers replace the file by a rename (``save_settings``
+        is atomic), which ends a watch on the file itself; the folder's watch sees
+        the new one arrive.  Our own writes read back equal to what the fleet has,
+        so they change nothing.
+        """
+        try:
+            self.config_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            log.warning("cannot watch the settings folder %s: %s", self.config_dir, exc)
+            return
+        self._watcher = QFileSystemWatcher([str(self.config_dir)], self)
+        self._watcher.directoryChanged.connect(self._settings_written)
+        self._watcher.fileChanged.connect(self._settings_written)
+        self._watch_file()
+
+    def _watch_file(self) -> None:
+        path = str(settings_path(self.config_dir))
+        if self._watcher is not None and path not in self._watcher.files() and os.path.exists(path):
+            self._watcher.addPath(path)
+
+    def _settings_written(self, *_: object) -> None:
+        """settings.json may have changed: the fleet, the watched apps and an open dialog follow it."""
+        self._watch_file()
+        on_disk = self._read_settings()
+        if self.fleet is None or on_disk is None or on_disk == self.fleet.settings:
+            return  # our own write, a half-written or broken file, or nothing new
+        log.info("settings changed on disk; following them")
+        self.fleet.apply_settings(on_disk)
+        if self.settings_dialog is not None:
+            self.settings_dialog.show_settings(on_disk)
+        self.apply_apps()
 
     async def _start_demo(self, settings: Settings) -> list[AppKey]:
         """Two simulators in background threads, each an app of its own: one plays the demo story.
@@ -359,7 +407,9 @@ class TrayApp(QObject):
         first = self.fleet.monitor()
         state = first.state if first is not None else self.fleet.state.state
         if self.settings_dialog is None:
-            settings = first.settings if first is not None else self.fleet.settings
+            # The shell's settings, not the first monitor's view of them: that one's base_url
+            # is its app's, and saved it would become Settings.base_url (the implied app's).
+            settings = self.fleet.settings
             if self.demo:  # the list shows the demo's simulators, not the user's saved apps
                 settings = settings.with_changes(apps=tuple(m.app for m in self.fleet.monitors))
             dialog = SettingsDialog(settings,
@@ -405,16 +455,22 @@ class TrayApp(QObject):
             await self.fleet.settle()
 
     def apply_settings(self, settings: Settings) -> None:
-        """New settings from the dialog: every app follows them, and (outside the demo) they are saved."""
+        """New settings from the dialog: every app follows them, and (outside the demo) they are saved.
+
+        The dialog edited the shell's settings (``fleet.settings``); only what it changed
+        is applied to the file as it is now (``merge_settings``), so an app added or
+        removed by ``vendo-tray apps`` meanwhile stays as that command left it.
+        """
         assert self.fleet is not None
-        first = self.fleet.monitor()
-        old = first.settings if first is not None else self.fleet.settings  # as the dialog showed them
-        if os.environ.get(BASE_URL_ENV, "").strip() and settings.base_url == old.base_url:
-            settings = settings.with_changes(base_url=self.fleet.settings.base_url)  # keep the env's out of the file
-        self.fleet.apply_settings(settings)
+        old = self.fleet.settings  # as the dialog showed them
         if self.demo:  # the dialog promises demo changes last for this run only
+            self.fleet.apply_settings(settings)
             log.info("demo: settings applied, not saved (start at login unchanged)")
             return
+        settings = merge_settings(old, settings, self._read_settings() or old)
+        self.fleet.apply_settings(settings)
+        if self.settings_dialog is not None and self.settings_dialog.settings != settings:
+            self.settings_dialog.show_settings(settings)
         if settings.start_at_login != old.start_at_login:
             try:
                 autostart.apply(settings.start_at_login, self.autostart)
@@ -472,6 +528,8 @@ class TrayApp(QObject):
     async def _shutdown(self) -> None:
         """Stop in dependency order: nothing may touch the store after it is closed."""
         log.info("quitting")
+        if self._watcher is not None:
+            self._watcher.blockSignals(True)  # nothing is applied any more
         if self._tray_timer is not None:
             self._tray_timer.stop()  # a tray appearing while we quit must not bring the icon back
         self.tray.hide()

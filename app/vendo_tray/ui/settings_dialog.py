@@ -296,7 +296,7 @@ class SettingsDialog(QDialog):
                 return item
         return None
 
-    def _apply(self, new: Settings, select: str | None = None) -> None:
+    def _apply(self, new: Settings, select: str | None = None, *, emit: bool = True) -> None:
         """A new Settings: the rows follow its list (keys kept by app id), then it is emitted."""
         old, self._settings = self._settings, new
         if select is not None or configured_apps(new) != configured_apps(old):
@@ -306,7 +306,35 @@ class SettingsDialog(QDialog):
                     for app in configured_apps(new)]
             self._rows = rows + [found for found in known.values() if found.app.from_environment]
             self._show_list(select if self._row(select) is not None else self._rows[0].app.id)
-        self.settings_changed.emit(new)
+        if emit:
+            self.settings_changed.emit(new)
+
+    def show_settings(self, settings: Settings) -> None:
+        """Settings changed elsewhere (``vendo-tray apps``, an editor): show them, emitting nothing.
+
+        An app that arrived this way gets its key status from the keyring, off the UI thread.
+        """
+        arrived = [app for app in configured_apps(settings) if self._row(app.id) is None]
+        values = [*self.notify_boxes.values(), *self.sound_boxes.values(), self.low_balance,
+                  self.runway_days, self.start_at_login, self.keep_key_out]
+        for widget in values:
+            widget.blockSignals(True)  # setting them is not the user changing them
+        try:
+            for name, box in self.notify_boxes.items():
+                box.setChecked(bool(settings.notify.get(name, False)))
+            for urgency, box in self.sound_boxes.items():
+                box.setChecked(urgency in settings.sounds)
+            self.low_balance.setValue(float(settings.low_balance_dollars))
+            self.runway_days.setValue(float(settings.runway_days))
+            self.start_at_login.setChecked(settings.start_at_login)
+            self.keep_key_out.setChecked(settings.keep_key_out_of_links)
+        finally:
+            for widget in values:
+                widget.blockSignals(False)
+        self._apply(settings, emit=False)
+        if arrived:
+            self._pending.update(app.id for app in arrived)
+            self._tasks.spawn(self._read_keys(arrived))
 
     def _change(self, make: Callable[[], Settings]) -> None:
         """A change to the list by core.apps's rules; a refused one says why under the list."""
