@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TextIO, TypeVar
 
 from vendo_tray.client import AuthError, VendoError
-from vendo_tray.client.safety import redact
+from vendo_tray.client.safety import DEFAULT_BASE_URL, redact
 from vendo_tray.core.apps import (
     ENV_APP_NAME,
     LEGACY_ACCOUNT,
@@ -46,7 +46,7 @@ from vendo_tray.core.apps import (
     remove_app,
 )
 from vendo_tray.core.secrets import ENV_VAR, KeyStore, SecretsError, bounded, key_status
-from vendo_tray.core.settings import DEFAULT_BASE_URL, Settings, load_settings, save_settings
+from vendo_tray.core.settings import Settings, load_settings, save_settings
 
 _T = TypeVar("_T")
 

@@ -25,7 +25,7 @@ _sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 if _typing.TYPE_CHECKING:
     from vendo_tray.client._client import AsyncVendo
-    from vendo_tray.client._http import API_VERSION, DEFAULT_BASE_URL
+    from vendo_tray.client._http import API_VERSION
     from vendo_tray.client._models import Balance, Connection, Event, SpendCaps, StreamPhase, StreamStatus
     from vendo_tray.client.errors import (
         APIConnectionError,
@@ -37,6 +37,7 @@ if _typing.TYPE_CHECKING:
         VendoOnlyFeature,
     )
     from vendo_tray.client.events import EventStream, ReconnectPolicy
+    from vendo_tray.client.safety import DEFAULT_BASE_URL
 
 #: Where each public name lives. WHY loaded on first use: the models and the
 #: errors are plain data that the tray, the store and the log redactor need at
@@ -45,7 +46,7 @@ if _typing.TYPE_CHECKING:
 #: app loads only after its tray icon is up.
 _WHERE = {
     "AsyncVendo": "_client",
-    "API_VERSION": "_http", "DEFAULT_BASE_URL": "_http",
+    "API_VERSION": "_http", "DEFAULT_BASE_URL": "safety",
     "Balance": "_models", "Connection": "_models", "Event": "_models", "SpendCaps": "_models",
     "StreamPhase": "_models", "StreamStatus": "_models",
     "APIConnectionError": "errors", "AuthError": "errors", "PaymentRequired": "errors",

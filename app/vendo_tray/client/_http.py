@@ -32,9 +32,8 @@ from vendo_tray.client.errors import (
     ServerError,
     VendoError,
 )
-from vendo_tray.client.safety import base_url_problem, mask, plain
+from vendo_tray.client.safety import DEFAULT_BASE_URL, base_url_problem, mask, plain
 
-DEFAULT_BASE_URL = "https://vendo.run"
 API_VERSION = "2026-05-02"
 ENV_API_KEY = "VENDO_API_KEY"
 ENV_BASE_URL = "VENDO_BASE_URL"

@@ -12,6 +12,10 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
+#: Vendo's own host: where a client, a setting and a new app point unless told otherwise.
+#: Here, not in ``_http``, so settings can name it without loading httpx.
+DEFAULT_BASE_URL = "https://vendo.run"
+
 #: What a secret is replaced by, wherever it would have appeared.
 MASK = "[redacted]"
 

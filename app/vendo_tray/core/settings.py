@@ -15,12 +15,12 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from vendo_tray.client.safety import DEFAULT_BASE_URL
 from vendo_tray.core.apps import AppProfile, clean_base_url, clean_name
 from vendo_tray.core.notices import Topic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://vendo.run"
 
 #: Notification toggles by topic; connected/disconnected are noisy, so off.
 DEFAULT_NOTIFY: dict[str, bool] = {

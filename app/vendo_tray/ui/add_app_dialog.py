@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vendo_tray.client.safety import DEFAULT_BASE_URL
 from vendo_tray.core.aio import TaskSet
 from vendo_tray.core.apps import AppError, AppProfile, add_app, clean_base_url
 from vendo_tray.core.secrets import KeyringLocked, KeyringUnavailable, KeySource, KeyStore
-from vendo_tray.core.settings import DEFAULT_BASE_URL, Settings
+from vendo_tray.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
