@@ -253,7 +253,13 @@ def _running_shell(qapp, loop, tmp_path: Path, simulator, api_key: str) -> TrayA
     """A shell whose fleet runs (the implied app on ``simulator``) and follows settings.json, as main() sets it up."""
     from vendo_tray.core.secrets import KeyStore
 
+    from vendo_tray.core.settings import save_settings
+
     KeyStore().save(api_key)  # the implied app's, as a pre-apps setup has it
+    # ... and its settings file: the shell runs what the file says, so a test whose file
+    # said otherwise would have the tray follow it to https://vendo.run.
+    if not (tmp_path / "config" / "settings.json").exists():
+        save_settings(tmp_path / "config", Settings(base_url=simulator.base_url))
     shell = _shell(qapp, tmp_path, demo=False, base_url=simulator.base_url)
     shell.fleet.apply([AppKey(AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, simulator.base_url), api_key,
                               KeySource.KEYRING)])
@@ -307,7 +313,9 @@ def test_apps_added_and_removed_by_the_cli_are_followed_and_a_dialog_toggle_keep
             dialog.notify_boxes[Topic.CONNECTED].toggle()
             saved = load_settings(config)
             assert not saved.notify[Topic.CONNECTED] and [a.id for a in saved.apps] == [DEFAULT_APP_ID]
+            assert saved.apps[0].base_url == simulator.base_url
             assert simulator.stats.open_streams >= 1 and shell.fleet.monitor(DEFAULT_APP_ID) is not None
+            assert simulator.stats.streams_opened == 1  # the default app's stream was never restarted
         finally:
             shell.settings_dialog.close()
             loop.run_until_complete(shell._shutdown())
