@@ -44,6 +44,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "app"))
 
 import deb  # noqa: E402  (packaging/deb.py)
+import host_libraries  # noqa: E402  (packaging/host_libraries.py)
 import icons  # noqa: E402  (packaging/icons.py)
 import measure  # noqa: E402  (packaging/measure.py)
 from vendo_tray import APP_ID, APP_NAME, __version__, resources  # noqa: E402
@@ -160,11 +161,21 @@ def _tar_filter(info: tarfile.TarInfo) -> tarfile.TarInfo:
 
 
 def make_tarball(art: Artifacts, icon_set: icons.IconSet) -> Path:
-    """The onedir plus share/ (desktop entry, app icon) under vendo-tray-<ver>/, as .tar.gz."""
+    """The onedir plus share/ (desktop entry, app icon) under vendo-tray-<ver>/, as .tar.gz.
+
+    The onedir is copied first and the libraries every desktop has and that break when
+    bundled (packaging/host_libraries.py: the AppImage excludelist) are left to the host.
+    """
     top = f"vendo-tray-{__version__}"
     out = DIST / f"vendo-tray-{__version__}-linux-{machine()}.tar.gz"
+    staged = BUILD / "tarball" / top
+    if staged.parent.exists():
+        shutil.rmtree(staged.parent)
+    shutil.copytree(art.onedir, staged, symlinks=True)
+    left = deb.drop_system_libraries(staged, leave=host_libraries.left_to_the_host)
+    print(f"tarball: {len(left)} libraries left to the host (AppImage excludelist): {', '.join(sorted(left))}")
     with tarfile.open(out, "w:gz", compresslevel=9) as tar:
-        tar.add(art.onedir, arcname=top, filter=_tar_filter)
+        tar.add(staged, arcname=top, filter=_tar_filter)
         tar.add(DESKTOP_FILE, arcname=f"{top}/share/applications/{DESKTOP_FILE.name}", filter=_tar_filter)
         # Only the app icon: the tray-state icons have generic names ("live", "key") that
         # must not land in a user's icon theme.

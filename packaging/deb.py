@@ -111,18 +111,25 @@ def drop_build_machine_runpaths(opt: Path) -> int:
     return fixed
 
 
-def drop_system_libraries(opt: Path) -> list[str]:
-    """Remove the copies of Debian-packaged libraries; rewrite the shipped notices without them."""
+def drop_system_libraries(opt: Path, leave: Callable[[str], bool] = lambda library: True) -> list[str]:
+    """Remove the bundled copies of system libraries that ``leave`` names (default: all of
+    them, the .deb's rule); rewrite the shipped notices so they name exactly what stays.
+
+    The .tar.gz passes ``host_libraries.left_to_the_host``: the same removal, fewer libraries.
+    """
     data = opt / "_internal" / "vendo_tray" / "resources" / notices.JSON_NAME
     raw = json.loads(data.read_text(encoding="utf-8"))
     kept, dropped = [], []
     for part in raw["components"]:
-        if part["kind"] != "system-library":
-            kept.append(part)
-            continue
-        for name in part["files"]:
-            (opt / "_internal" / name).unlink()
-            dropped.append(name)
+        if part["kind"] == "system-library":
+            gone = [name for name in part["files"] if leave(name)]
+            for name in gone:
+                (opt / "_internal" / name).unlink()
+            dropped += gone
+            part["files"] = [name for name in part["files"] if name not in gone]
+            if not part["files"]:
+                continue
+        kept.append(part)
     raw["components"] = kept
     data.write_text(json.dumps(raw, indent=1), encoding="utf-8")
     (opt / "_internal" / notices.TEXT_NAME).write_text(notices.as_text(kept), encoding="utf-8")

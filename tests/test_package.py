@@ -142,9 +142,8 @@ def _is_system_library(name: str) -> bool:
         and not name.startswith("libpython")
 
 
-def test_the_tarball_notices_name_exactly_the_system_libraries_it_carries() -> None:
-    """The .tar.gz keeps its system libraries (for other distributions): each has its notice, and
-    a library cut from the bundle takes its notice with it."""
+def _tarball_system_libraries() -> tuple[set[str], set[str]]:
+    """(system libraries the .tar.gz carries, those its shipped notices name)."""
     assert TARBALLS, f"no dist/vendo-tray-{__version__}-linux-*.tar.gz: run python3 build.py bundle first"
     internal = f"vendo-tray-{__version__}/_internal/"
     with tarfile.open(TARBALLS[-1]) as tar:
@@ -153,4 +152,22 @@ def test_the_tarball_notices_name_exactly_the_system_libraries_it_carries() -> N
                    and _is_system_library(m.name[len(internal):])}
         shipped = json.load(tar.extractfile(f"{internal}vendo_tray/resources/{resources.LICENSES_FILE}"))
     noticed = {name for part in shipped["components"] if part["kind"] == "system-library" for name in part["files"]}
+    return carried, noticed
+
+
+def test_the_tarball_notices_name_exactly_the_system_libraries_it_carries() -> None:
+    """The .tar.gz keeps its system libraries (for other distributions): each has its notice, and
+    a library cut from the bundle takes its notice with it."""
+    carried, noticed = _tarball_system_libraries()
     assert carried and noticed == carried
+
+
+def test_the_tarball_leaves_the_excludelist_to_the_host_and_keeps_what_a_desktop_may_lack() -> None:
+    """No library of the AppImage excludelist (libX11, fontconfig, libstdc++, ...) in the .tar.gz;
+    what Qt's xcb plugin needs beyond the X core (xcb-util-*, xkbcommon) stays."""
+    sys.path.insert(0, str(ROOT / "packaging"))
+    from host_libraries import left_to_the_host
+
+    carried, _ = _tarball_system_libraries()
+    assert not sorted(name for name in carried if left_to_the_host(name))
+    assert {"libxcb-icccm.so.4", "libxcb-cursor.so.0", "libxkbcommon.so.0", "libxkbcommon-x11.so.0"} <= carried
