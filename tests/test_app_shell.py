@@ -252,7 +252,6 @@ def test_network_reachability_is_watched_once_a_stream_has_been_down(qapp, tmp_p
 def _running_shell(qapp, loop, tmp_path: Path, simulator, api_key: str) -> TrayApp:
     """A shell whose fleet runs (the implied app on ``simulator``) and follows settings.json, as main() sets it up."""
     from vendo_tray.core.secrets import KeyStore
-
     from vendo_tray.core.settings import save_settings
 
     KeyStore().save(api_key)  # the implied app's, as a pre-apps setup has it
