@@ -41,8 +41,10 @@ PACKAGE = "vendo-tray"
 #: The Debian revision of the packaging: bump when the .deb changes for the same app version.
 REVISION = "1"
 VERSION = f"{__version__}-{REVISION}"
-#: PySide6's wheels are built against glibc 2.34 (manylinux_2_34).
-LIBC = "libc6 (>= 2.34)"
+#: The glibc the bundle needs, at least: PySide6's wheels are built against 2.34
+#: (manylinux_2_34); the floor is raised to what any bundled file asks for (:func:`glibc_floor`).
+GLIBC_MIN = (2, 34)
+_GLIBC_VERSION = re.compile(r"\bGLIBC_(\d+)\.(\d+)\b")
 MAINTAINER = "Vendo Tray contributors <vendo-tray@users.noreply.github.com>"
 OPT = Path("opt") / PACKAGE
 #: Sizes installed into the freedesktop hicolor theme.
@@ -93,6 +95,18 @@ def system_dependencies(opt: Path) -> dict[str, list[str]]:
             raise DebError(f"{lib} (needed by {sorted(users)[0]}) belongs to no Debian package")
         packages.setdefault(package, set()).update(f"{Path(lib).name} <- {u}" for u in users)
     return {p: sorted(u) for p, u in sorted(packages.items())}
+
+
+def glibc_floor(opt: Path) -> tuple[int, int]:
+    """The newest glibc symbol version any bundled ELF file needs (readelf -V), at least
+    :data:`GLIBC_MIN`: the Depends on libc6 must say it, or dpkg installs the package where
+    libpython (built on this machine) fails to load with "GLIBC_2.35 not found"."""
+    floor = GLIBC_MIN
+    for path in _elf_files(opt):
+        out = subprocess.run(["readelf", "-V", "--wide", str(path)], capture_output=True, text=True).stdout
+        for major, minor in _GLIBC_VERSION.findall(out):
+            floor = max(floor, (int(major), int(minor)))
+    return floor
 
 
 def drop_build_machine_runpaths(opt: Path) -> int:
@@ -288,6 +302,7 @@ def make_deb(onedir: Path, pngs: dict[int, Path], svg: Path, build: Path, dist: 
     dropped = drop_system_libraries(opt)
     runpaths = drop_build_machine_runpaths(opt)
     depends = system_dependencies(opt)
+    libc = "libc6 (>= {}.{})".format(*glibc_floor(opt))
     (root.parent / "depends.txt").write_text(
         "".join(f"{package}:\n" + "".join(f"  {why}\n" for why in whys) for package, whys in depends.items()))
     print(f"deb: {len(dropped)} Debian-packaged libraries left to the system; {runpaths} build-machine RUNPATHs "
@@ -317,7 +332,7 @@ def make_deb(onedir: Path, pngs: dict[int, Path], svg: Path, build: Path, dist: 
     control.write_text(
         f"Package: {PACKAGE}\nVersion: {VERSION}\nArchitecture: {arch}\nMaintainer: {MAINTAINER}\n"
         f"Installed-Size: {tree_size(root) // 1024}\n"
-        + (f"Depends: {', '.join(LIBC if p == 'libc6' else p for p in depends)}\n" if depends else "")
+        + (f"Depends: {', '.join(libc if p == 'libc6' else p for p in depends)}\n" if depends else "")
         + "Recommends: gnome-keyring | kwalletmanager | keepassxc\n"
         "Section: net\nPriority: optional\nHomepage: https://vendo.run\n"
         "Description: tray companion for apps on Vendo\n"

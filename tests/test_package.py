@@ -95,6 +95,24 @@ def test_the_deb_ships_no_copy_of_a_debian_packaged_library(tree: Path) -> None:
     assert not (tree / "opt/vendo-tray/_internal/libX11.so.6").exists()
 
 
+def test_the_libc6_depends_covers_every_glibc_version_a_bundled_file_needs(deb: Path, tree: Path) -> None:
+    """dpkg must refuse a system whose glibc is older than what libpython and the rest
+    need (they would fail to load), so Depends names the newest GLIBC_ version in use."""
+    import re
+    import subprocess
+
+    control = subprocess.run(["dpkg-deb", "--field", str(deb), "Depends"], capture_output=True, text=True,
+                             check=True).stdout
+    declared = re.search(r"libc6 \(>= (\d+)\.(\d+)\)", control)
+    assert declared, control
+    needed = (0, 0)
+    for path in (tree / "opt/vendo-tray").rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.open("rb").read(4) == b"\x7fELF":
+            out = subprocess.run(["readelf", "-V", "--wide", str(path)], capture_output=True, text=True).stdout
+            needed = max([needed, *((int(a), int(b)) for a, b in re.findall(r"\bGLIBC_(\d+)\.(\d+)\b", out))])
+    assert (int(declared[1]), int(declared[2])) >= needed > (2, 0)
+
+
 def test_man_page_is_made_from_the_cli_parser(tree: Path) -> None:
     page = gzip.decompress((tree / "usr/share/man/man1/vendo-tray.1.gz").read_bytes()).decode()
     assert page.startswith(".TH VENDO\\-TRAY")
