@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 import desktop
+from vendo_tray.core.aio import cancel_and_wait, failure_of
 
 _session: dict[str, object] = {}
 TEST_KEY = "vendo_sk_test_0123456789abcdef"
@@ -158,6 +159,19 @@ def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("screenshots")
+
+
+async def stop_task(task: asyncio.Future[object]) -> None:
+    """Stop a test's background task the codebase's one way, and fail if it had crashed.
+
+    ``core.aio.cancel_and_wait`` never swallows the caller's own cancellation (a
+    pytest timeout stays a timeout), unlike ``cancel(); suppress(CancelledError)``;
+    but it leaves the task's exception on the task, so a monitor that died mid-test
+    would pass.  Its failure is raised here, at teardown, instead.
+    """
+    await cancel_and_wait(task)
+    if (error := failure_of(task)) is not None:
+        raise error
 
 
 def which(name: str) -> str:

@@ -8,7 +8,6 @@ asserted exactly without waiting for it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import stop_task
 from vendo_tray import __version__
 from vendo_tray.client import (
     API_VERSION,
@@ -101,9 +101,7 @@ class Consumer:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.task is not None
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await stop_task(self.task)
         await self.stream.aclose()
 
     async def _run(self) -> None:

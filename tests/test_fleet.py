@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from conftest import stop_task
 from test_monitor import FAST_STREAM, Recorder, until
 from vendo_tray.core.apps import AppKey, AppProfile
 from vendo_tray.core.fleet import Fleet
@@ -58,9 +59,7 @@ async def running(apps: list[AppKey], path: Path) -> AsyncIterator[tuple[Fleet, 
     try:
         yield fleet, recorder
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await fleet.aclose()
 
 

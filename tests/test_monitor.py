@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import stop_task
 from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import Kind, VendoEvent
 from vendo_tray.core.monitor import Monitor, Outcome
@@ -65,9 +66,7 @@ async def running(sim, key: str | None, store_path: Path,
     try:
         yield monitor, recorder
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await monitor.aclose()
 
 
@@ -201,9 +200,7 @@ async def test_an_unusable_base_url_parks_the_monitor_until_the_settings_change(
         monitor.apply_settings(Settings(base_url=simulator.base_url))
         await until(live(monitor), what="live after the fix")
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await monitor.aclose()
 
 
@@ -260,9 +257,7 @@ async def test_an_unexpected_stream_failure_is_logged_and_retried_not_fatal(
         assert not task.done(), task.exception()
         assert "events stream failed unexpectedly" in caplog.text
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await stop_task(task)
         await monitor.aclose()
 
 
