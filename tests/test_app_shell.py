@@ -365,3 +365,36 @@ def test_a_dialog_toggle_before_the_tray_noticed_the_cli_keeps_its_app(
     finally:
         shell.settings_dialog.close()
         loop.run_until_complete(shell._shutdown())
+
+
+def test_a_removed_apps_popups_are_withdrawn_and_the_other_apps_stay(
+        qapp, loop, tmp_path: Path, simulator, api_key: str, session_bus: str) -> None:
+    """A popup of an app no longer watched is dead (a click on it is refused: that app's links
+    are gone), so removing the app withdraws it; the popups of the apps still watched stay."""
+    from notify_server import NotificationServer
+    from vendo_tray.simulator import Simulator
+
+    staging_key = "vendo_sk_staging_popups_5"
+    with NotificationServer(session_bus) as server, Simulator(key=staging_key, ping_interval=0.5) as staging:
+        default = AppKey(AppProfile(DEFAULT_APP_ID, DEFAULT_APP_NAME, simulator.base_url), api_key,
+                         KeySource.KEYRING)
+        removed = AppKey(AppProfile("staging", "staging", staging.base_url), staging_key, KeySource.KEYRING)
+        shell = TrayApp(qapp, demo=False, log_path=tmp_path / "log" / "vendo-tray.log",
+                        config_dir=tmp_path / "config")
+        shell._build(Settings(base_url=simulator.base_url), [default, removed])  # fleet → bridge → notifier
+        shell._monitor_task = loop.create_task(shell.fleet.run())
+        try:
+            _until(loop, lambda: all(s.state.phase is Phase.LIVE for s in shell.fleet.state.apps))
+            simulator.set_connection_status("slack", "needs_reauth")
+            staging.set_connection_status("slack", "needs_reauth")
+            _until(loop, lambda: len(server.open) == 2)
+            by_app = {call.summary.split(" · ")[0]: call.id for call in server.open.values()}
+            assert sorted(by_app) == [DEFAULT_APP_NAME, "staging"]
+
+            shell.fleet.apply([default])
+            loop.run_until_complete(shell.fleet.settle())
+            loop.run_until_complete(asyncio.wait_for(shell.notifier.flush(), 15))
+            assert server.close_calls == [by_app["staging"]]
+            assert list(server.open) == [by_app[DEFAULT_APP_NAME]]
+        finally:
+            loop.run_until_complete(shell._shutdown())

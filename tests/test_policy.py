@@ -890,6 +890,15 @@ def test_muting_withdraws_the_visible_notice_and_what_a_burst_holds() -> None:
     assert notices(r.out)[-1].title == "4 connections need re-authorization"
 
 
+def test_withdraw_all_withdraws_each_visible_notice_as_healing_does() -> None:
+    # What a removed app's monitor does (core.fleet): nothing of it may stay on screen.
+    r = rig()
+    r.spaced(reauth("live") + low("live"))
+    assert r.policy.shown == ("connection:slack", "balance")
+    assert r.policy.withdraw_all() == [Withdraw("connection:slack"), Withdraw("balance")]
+    assert r.policy.shown == () and r.policy.withdraw_all() == []
+
+
 def test_a_one_hour_mute_ends_after_the_hour_and_announces_nothing_old() -> None:
     r = rig()
     r.policy.mute("slack", in_one_hour(r.wall()))

@@ -8,7 +8,8 @@ never-deaf invariant holds per monitor; the fleet only
 * starts, stops and updates monitors when the list or a key changes
   (:meth:`Fleet.apply`, with what ``core.apps.lookup_apps`` found); a removed
   app's monitor is stopped with :func:`~vendo_tray.core.aio.cancel_and_wait`,
-  which closes its stream;
+  which closes its stream, and its notices on screen are withdrawn (their
+  links went with it);
 * fans the machine's news (network back, wake) and the user's "reconnect" and
   "pause" out to every app, or to one;
 * hands its listeners one :class:`FleetState`: every app's :class:`AppState`
@@ -158,6 +159,7 @@ class Fleet:
 
     def _stop(self, app_id: str) -> None:
         log.info("no longer watching app %s", app_id)
+        self._monitors[app_id].withdraw_notices()  # while it is still ours: its relay passes them on
         del self._monitors[app_id]
         del self._keys[app_id]
         task = self._tasks.pop(app_id, None)

@@ -297,6 +297,11 @@ class Monitor:
             self.store.set_mute(self.app.id, slug, mute.until)
         self._emit_state(mutes=self.policy.mutes)
 
+    def withdraw_notices(self) -> None:
+        """Take this app's notices off the screen: it is no longer watched, and a click on
+        one would be refused (its links went with it)."""
+        self._emit_notices(self.policy.withdraw_all())
+
     def network_changed(self, online: bool) -> None:
         log.info("network %s", "back" if online else "gone")
         if online and self.state.phase in (Phase.OFFLINE, Phase.RECONNECTING):

@@ -216,6 +216,10 @@ class Policy:
         """The user closed the popup for ``subject``: nothing to withdraw later."""
         self.gate.dismissed(subject)
 
+    def withdraw_all(self) -> list[Notice | Withdraw]:
+        """Withdraw every notice we believe is visible: the app is no longer watched."""
+        return self.gate.withdraw_all()
+
     @property
     def shown(self) -> tuple[str, ...]:
         """Subjects whose notice we believe is visible."""

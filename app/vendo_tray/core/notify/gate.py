@@ -219,6 +219,10 @@ class Gate:
             return [Withdraw(subject)]
         return []
 
+    def withdraw_all(self) -> Out:
+        """Withdraw every notice on screen (its app is no longer watched), each as :meth:`heal` does."""
+        return [item for subject in tuple(self._shown) for item in self.heal(subject)]
+
     def improve(self, alert: Alert) -> Out:
         """A better version of an alert (a reason found later): update it wherever it is, in place."""
         out: Out = []
