@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -136,6 +137,23 @@ async def test_removing_an_app_closes_its_stream_and_keeps_the_other(sims, tmp_p
         await asyncio.sleep(0.3)
         assert {e.app for e in rec.events if e.kind is Kind.NEEDS_REAUTH} == {"prod"}
         assert prod.stats.open_streams == 1 and phase(fleet, "prod") is Phase.LIVE
+
+
+async def test_a_new_key_source_restarts_only_that_apps_stream_and_the_same_list_nothing(sims, tmp_path) -> None:
+    # Every lookup (settings saved, a key stored) applies the whole list again: an app
+    # whose key and source are unchanged keeps its stream.
+    prod, staging = sims
+    both = watched(prod, staging)
+    async with running(both, tmp_path / "h.db") as (fleet, rec):
+        await until(lambda: all_live(fleet), what="both apps live")
+        seen = len(rec.states)
+        fleet.apply(watched(prod, staging))                                   # found again, unchanged
+        fleet.apply([both[0], replace(both[1], source=KeySource.SESSION)])    # staging's key, now from memory
+        await until(lambda: staging.stats.streams_opened == 2 and all_live(fleet), what="staging restarted")
+        assert fleet.monitor("staging").state.key_source is KeySource.SESSION
+        # A restart of prod would have left LIVE before staging's new stream could open.
+        assert prod.stats.streams_opened == 1
+        assert all(state.of("prod").state.phase is Phase.LIVE for state in rec.states[seen:])
 
 
 async def test_notices_name_the_app_only_while_several_are_watched(sims, tmp_path) -> None:

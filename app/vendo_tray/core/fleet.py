@@ -32,7 +32,6 @@ from vendo_tray.core.kinds import VendoEvent
 from vendo_tray.core.links import Links
 from vendo_tray.core.monitor import Monitor, check_key, safely
 from vendo_tray.core.notices import Notice, Withdraw
-from vendo_tray.core.secrets import KeySource
 from vendo_tray.core.settings import Settings
 from vendo_tray.core.state import AppState, AppStatus, FleetState
 from vendo_tray.core.store import Store
@@ -86,7 +85,6 @@ class Fleet:
         self._demo = demo
         self._options = monitor_options or {}
         self._monitors: dict[str, Monitor] = {}
-        self._keys: dict[str, tuple[str | None, KeySource | None]] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[asyncio.Task[None]] = set()
         self._listeners: list[FleetListener] = []
@@ -131,8 +129,7 @@ class Fleet:
                 continue
             if monitor.app != found.app:
                 monitor.apply_app(found.app)
-            if self._keys[app_id] != (found.key, found.source):
-                self._keys[app_id] = (found.key, found.source)
+            if (monitor.key, monitor.state.key_source) != (found.key, found.source):
                 monitor.set_key(found.key, found.source)
         self._monitors = {app_id: self._monitors[app_id] for app_id in wanted}
         for monitor in self._monitors.values():
@@ -150,7 +147,6 @@ class Fleet:
                           demo=self._demo, app=found.app, **self._options)
         monitor.add_listener(_Relay(self, monitor))
         self._monitors[found.app.id] = monitor
-        self._keys[found.app.id] = (found.key, found.source)
         if self._running:
             self._launch(monitor)
 
@@ -161,7 +157,6 @@ class Fleet:
         log.info("no longer watching app %s", app_id)
         self._monitors[app_id].withdraw_notices()  # while it is still ours: its relay passes them on
         del self._monitors[app_id]
-        del self._keys[app_id]
         task = self._tasks.pop(app_id, None)
         if task is not None:
             task.cancel()
