@@ -279,6 +279,29 @@ async def test_a_failure_deciding_on_one_event_costs_no_other_event(simulator, a
         assert [e.key for e in rec.events if e.key in keys] == keys
 
 
+async def test_a_stop_in_the_same_turn_as_reconnect_now_stops_the_monitor(simulator, api_key, tmp_path) -> None:
+    """``asyncio.wait_for`` (Python 3.11) returns instead of raising when what it waits for
+    finishes in the same turn as the cancel: the offline wait lost the stop and the
+    "stopped" monitor opened a new stream."""
+    store = Store.open(tmp_path / "h.db")
+    monitor = Monitor(settings=Settings(base_url=simulator.base_url), key=api_key, key_source="env",
+                      store=store, offline_retry=(60.0, 60.0), stream_options=FAST_STREAM)
+    task = asyncio.create_task(monitor.run())
+    try:
+        await until(live(monitor), what="live")
+        simulator.add_fault("status", count=3, status=503)
+        simulator.drop_streams()
+        await until(lambda: monitor.state.phase is Phase.OFFLINE, what="offline, waiting a minute")
+        monitor.reconnect_now()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done and task.cancelled(), "the monitor went on after it was stopped"
+        assert monitor.liveness.mode == "stopped" and simulator.stats.streams_opened == 1
+    finally:
+        await stop_task(task)
+        await monitor.aclose()
+
+
 def test_pause_shows_in_state_and_a_time_already_past_does_not_pause(tmp_path) -> None:
     from datetime import datetime, timedelta
 

@@ -13,12 +13,14 @@ reconciler did exactly that in its wait loop; a restart of the stream that
 landed in that window left a reconciler nobody could stop, the monitor waited
 for it forever and never opened the stream again (issue 9: "it can go deaf").
 
-:func:`cancel_and_wait` is the one way this codebase stops child tasks.
+:func:`cancel_and_wait` is the one way this codebase stops child tasks, and
+:func:`wait_set` the one way it waits for an event with a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Iterator
 from typing import Any
@@ -43,6 +45,25 @@ async def cancel_and_wait(*tasks: asyncio.Future[Any], timeout: float | None = N
     for task in done:
         failure_of(task)  # marks the exception seen: asyncio then never logs it as lost
     return pending
+
+
+async def wait_set(event: asyncio.Event, timeout: float) -> bool:
+    """Wait until ``event`` is set or ``timeout`` seconds have passed; return whether it is set.
+
+    WHY not ``asyncio.wait_for(event.wait(), timeout)``: under Python 3.11, when
+    the event is set in the same loop turn as the caller is cancelled, ``wait_for``
+    returns instead of raising, and the stop is lost.  The monitor's timer loop did
+    that when the monitor stopped in the turn it emitted a notice (a crash while
+    emitting one): the loop never stopped, the monitor waited for it forever, and
+    nobody could start it again.  Its offline wait did it on a "Reconnect now" just
+    before a stop, and opened a new stream instead of stopping.
+    ``asyncio.timeout`` runs in the caller's own task and tells its own expiry
+    from anybody else's cancel.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    return event.is_set()
 
 
 def failure_of(task: asyncio.Future[Any]) -> BaseException | None:

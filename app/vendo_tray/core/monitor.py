@@ -24,7 +24,6 @@ may wait on a child task without a way out: child tasks are stopped with
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -38,7 +37,7 @@ from urllib.parse import urlsplit
 from vendo_tray.client import AsyncVendo, StreamStatus
 from vendo_tray.client.errors import AuthError, VendoError, VendoOnlyFeature
 from vendo_tray.client.events import give_up_text
-from vendo_tray.core.aio import cancel_and_wait, failure_of
+from vendo_tray.core.aio import cancel_and_wait, failure_of, wait_set
 from vendo_tray.core.apps import DEFAULT_APP_ID, DEFAULT_APP_NAME, AppProfile
 from vendo_tray.core.kinds import Kind, VendoEvent, normalize
 from vendo_tray.core.links import Links
@@ -352,8 +351,7 @@ class Monitor:
                 # Offline: the client gave up; retry on the slower schedule.
                 self._set_phase(Phase.OFFLINE, self.state.detail, retry_in=offline_delay)
                 self._set_liveness("due", self._clock() + offline_delay)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), offline_delay)
+                await wait_set(self._wake, offline_delay)
                 if self._restart:
                     offline_delay = self._offline_retry[0]
                 else:
@@ -558,8 +556,7 @@ class Monitor:
         last_wall, last_mono = time.time(), time.monotonic()
         sleep = IDLE_TICK_SECONDS
         while True:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._timers_changed.wait(), sleep)
+            await wait_set(self._timers_changed, sleep)
             wall, mono = time.time(), time.monotonic()
             if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_SECONDS:
                 self.woke_up()
