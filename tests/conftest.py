@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import importlib.util
+import logging
 import os
 import shutil
 import sys
@@ -159,6 +160,29 @@ def screenshots_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         return path
     return tmp_path_factory.mktemp("screenshots")
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Iterator[Path]:
+    """The app's own log (``core.logs.setup_logging``: redacting, at DEBUG) in a temp dir, for one test."""
+    from vendo_tray.core.logs import setup_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers), root.level
+    path = setup_logging("DEBUG", tmp_path / "logs", console=False)
+    yield path
+    for handler in list(root.handlers):
+        if handler not in before[0]:
+            root.removeHandler(handler)
+            handler.close()
+    root.setLevel(before[1])
+
+
+def log_text(path: Path) -> str:
+    """What ``path`` (the :func:`log_file`) holds so far."""
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    return path.read_text()
 
 
 async def stop_task(task: asyncio.Future[object]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import log_text
 from vendo_tray.core.logs import RedactingFilter, redact, setup_logging
 
 KEY = "vendo_sk_live_4f9Qz0_abcDEF-123"
@@ -30,19 +31,6 @@ def test_redact_leaves_ordinary_text_alone() -> None:
     assert redact(text) == text
 
 
-@pytest.fixture
-def log_file(tmp_path: Path):
-    root = logging.getLogger()
-    before = list(root.handlers), root.level
-    path = setup_logging("DEBUG", tmp_path / "logs", console=False)
-    yield path
-    for handler in list(root.handlers):
-        if handler not in before[0]:
-            root.removeHandler(handler)
-            handler.close()
-    root.setLevel(before[1])
-
-
 def test_file_log_never_holds_the_key(log_file: Path) -> None:
     log = logging.getLogger("vendo_tray.test")
     log.info("as format string %s", KEY)
@@ -52,9 +40,7 @@ def test_file_log_never_holds_the_key(log_file: Path) -> None:
         raise RuntimeError(f"request failed for {KEY}")
     except RuntimeError:
         log.exception("with traceback")
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    text = log_file.read_text()
+    text = log_text(log_file)
     assert KEY not in text
     assert "vendo_sk_live" not in text
     assert text.count("[redacted]") >= 5
@@ -69,18 +55,14 @@ def test_every_root_handler_gets_the_filter(log_file: Path) -> None:
 def test_setup_twice_does_not_duplicate_lines(log_file: Path) -> None:
     setup_logging("INFO", log_file.parent, console=False)
     logging.getLogger("vendo_tray.test").warning("exactly once")
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    assert log_file.read_text().count("exactly once") == 1
+    assert log_text(log_file).count("exactly once") == 1
 
 
 def test_log_level_is_honoured(log_file: Path) -> None:
     setup_logging("WARNING", log_file.parent, console=False)
     logging.getLogger("vendo_tray.test").info("too chatty")
     logging.getLogger("vendo_tray.test").warning("worth saying")
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    text = log_file.read_text()
+    text = log_text(log_file)
     assert "worth saying" in text and "too chatty" not in text
 
 

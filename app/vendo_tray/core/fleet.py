@@ -10,6 +10,11 @@ never-deaf invariant holds per monitor; the fleet only
   app's monitor is stopped with :func:`~vendo_tray.core.aio.cancel_and_wait`,
   which closes its stream, and its notices on screen are withdrawn (their
   links went with it);
+* supervises them: a monitor's :meth:`~Monitor.run` never ends by design, so
+  when it does (a bug in a rule, an error nobody foresaw) the fleet logs it with
+  its traceback, shows that app offline with the countdown, and starts it again
+  after :data:`RESTARTS`' backoff; the restart waits in the app's own task, so
+  removing the app or stopping the fleet cancels it with the monitor;
 * fans the machine's news (network back, wake) and the user's "reconnect" and
   "pause" out to every app, or to one;
 * hands its listeners one :class:`FleetState`: every app's :class:`AppState`
@@ -26,6 +31,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Protocol
 
+from vendo_tray.client import ReconnectPolicy
 from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.apps import AppKey
 from vendo_tray.core.kinds import VendoEvent
@@ -37,6 +43,11 @@ from vendo_tray.core.state import AppState, AppStatus, FleetState
 from vendo_tray.core.store import Store
 
 log = logging.getLogger(__name__)
+
+#: A monitor that ended on its own starts again after 1 s, doubling to 1 min while it
+#: keeps failing; one that had run for a minute first starts the count over.
+RESTARTS = ReconnectPolicy(max_failures=None, backoff_base=1.0, max_backoff=60.0, stable_after=60.0)
+
 
 class FleetListener(Protocol):
     """What the UI implements to follow the fleet (called on the loop thread)."""
@@ -75,12 +86,14 @@ class _Relay:
 class Fleet:
     """One monitor per watched app; see the module docstring.
 
-    ``monitor_options`` go to every :class:`Monitor` (tests shorten the timings).
+    ``monitor_options`` go to every :class:`Monitor` and ``restarts`` paces the
+    restart of one that ended on its own (tests shorten both).
     """
 
     def __init__(self, *, settings: Settings, store: Store, demo: bool = False,
-                 monitor_options: dict[str, Any] | None = None) -> None:
+                 monitor_options: dict[str, Any] | None = None, restarts: ReconnectPolicy = RESTARTS) -> None:
         self.store = store
+        self._restarts = restarts
         self._settings = settings
         self._demo = demo
         self._options = monitor_options or {}
@@ -151,7 +164,29 @@ class Fleet:
             self._launch(monitor)
 
     def _launch(self, monitor: Monitor) -> None:
-        self._tasks[monitor.app.id] = asyncio.create_task(monitor.run(), name=f"vendo-monitor-{monitor.app.id}")
+        self._tasks[monitor.app.id] = asyncio.create_task(self._supervise(monitor),
+                                                          name=f"vendo-monitor-{monitor.app.id}")
+
+    async def _supervise(self, monitor: Monitor) -> None:
+        """Run ``monitor`` until this task is cancelled, and again whenever it ends on its own."""
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            started, error = loop.time(), None
+            try:
+                await monitor.run()
+            except Exception as exc:  # a bug: logged below, and the app listens again
+                error = exc
+            if (task := asyncio.current_task()) is not None and task.cancelling():  # the fleet stopped it
+                if error is not None:
+                    log.error("the monitor of app %s failed while stopping", monitor.app.id, exc_info=error)
+                raise asyncio.CancelledError
+            failures = 1 if loop.time() - started >= self._restarts.stable_after else failures + 1
+            delay = self._restarts.backoff(failures)
+            log.error("the monitor of app %s %s; starting it again in %g s", monitor.app.id,
+                      "failed" if error is not None else "ended", delay, exc_info=error)
+            monitor.restart_due(error, delay)
+            await asyncio.sleep(delay)
 
     def _stop(self, app_id: str) -> None:
         log.info("no longer watching app %s", app_id)

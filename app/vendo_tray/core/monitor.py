@@ -338,7 +338,7 @@ class Monitor:
                     outcome = await self._run_connected()
                 except Exception as exc:  # a bug in one client lifetime must not end the supervision
                     log.exception("client lifetime failed unexpectedly; retrying later")
-                    self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
+                    self._emit_state(detail=unexpected(exc))
                     outcome = Outcome.OFFLINE
                 if outcome is Outcome.RESTART or self._stayed_up:  # a new start: the schedule starts over
                     offline_delay = self._offline_retry[0]
@@ -359,6 +359,16 @@ class Monitor:
         finally:
             self._set_liveness("stopped")
             await cancel_and_wait(ticker)
+
+    def restart_due(self, error: BaseException | None, retry_in: float) -> None:
+        """:meth:`run` ended on its own (``error``, or None when it returned); ``core.fleet``
+        starts it again in ``retry_in`` seconds.
+
+        WHY not leave the state as it was: the tray would go on saying "Live" over a
+        monitor that no longer listens.  Straight to the state, not through the
+        policy: its rules may be what failed.
+        """
+        self._emit_state(phase=Phase.OFFLINE, detail=unexpected(error), retry_in=retry_in)
 
     def _set_liveness(self, mode: Literal["open", "due", "parked", "stopped"], at: float | None = None) -> None:
         self.liveness = Liveness(mode, at)
@@ -391,7 +401,7 @@ class Monitor:
                     return stream_task.result()
                 except Exception as exc:  # a bug or an unforeseen library error: retry, never die
                     log.exception("events stream failed unexpectedly; retrying later")
-                    self._emit_state(detail=f"unexpected error: {type(exc).__name__} (see the log)")
+                    self._emit_state(detail=unexpected(exc))
                     return Outcome.OFFLINE
             self._set_liveness("due", self._clock())  # a restart: the next stream is due now
             return Outcome.RESTART
@@ -604,6 +614,12 @@ class Monitor:
         if self._client is not None:
             await self._client.aclose()
         self.store.close()
+
+
+def unexpected(error: BaseException | None) -> str:
+    """The status line for a failure nobody foresaw: its type only, since its message may quote a secret."""
+    what = f"unexpected error: {type(error).__name__}" if error is not None else "stopped unexpectedly"
+    return f"{what} (see the log)"
 
 
 def safely(callback: Callable[..., Any], *args: Any) -> None:
