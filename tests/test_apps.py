@@ -13,6 +13,7 @@ from vendo_tray.core.apps import (
     DEFAULT_APP_ID,
     ENV_APP_ID,
     AppError,
+    AppKey,
     AppProfile,
     add_app,
     change_base_url,
@@ -190,3 +191,10 @@ def test_each_app_has_its_own_entry_in_a_real_secret_service(secret_service: Non
     assert store.read(prod.account) == PROD_KEY
     assert store.read() is None  # the legacy entry was never touched
     assert files_containing(isolated_home, PROD_KEY) == []
+
+
+def test_an_app_key_never_shows_the_key_in_its_repr() -> None:
+    """Its repr lands in a log line, a traceback's locals or a test's failure message."""
+    found = AppKey(AppProfile("prod", "prod", "https://api.vendo.run"), PROD_KEY, KeySource.KEYRING)
+    assert PROD_KEY not in repr(found) and PROD_KEY not in str(found)
+    assert "prod" in repr(found) and found == AppKey(found.app, PROD_KEY, KeySource.KEYRING)

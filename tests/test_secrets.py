@@ -10,6 +10,7 @@ from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
 from keyring_helpers import files_containing, lock_login_keyring, secret_tool_lookup, unlock_login_keyring
 from vendo_tray.core.secrets import (
+    KeyLookup,
     KeyringLocked,
     KeyringUnavailable,
     KeySource,
@@ -174,3 +175,9 @@ def test_a_bounded_keyring_call_gives_up_on_a_call_that_never_answers() -> None:
     assert bounded(lambda: "answer", timeout=5) == "answer"
     with pytest.raises(KeyringUnavailable):  # the call's own failure, raised in the caller
         bounded(lambda: KeyStore(backend=fail.Keyring(), env={}).read(), timeout=5)
+
+
+def test_a_key_lookup_never_shows_the_key_in_its_repr() -> None:
+    found = KeyLookup(KEY, KeySource.KEYRING)
+    assert KEY not in repr(found) and KEY not in str(found)
+    assert "keyring" in repr(found).lower()

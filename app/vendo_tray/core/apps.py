@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from vendo_tray.client.safety import base_url_problem, plain
@@ -79,7 +79,7 @@ class AppKey:
     """An app with the key to use for it now, where that came from, and why not if missing."""
 
     app: AppProfile
-    key: str | None
+    key: str | None = field(repr=False)  # a repr lands in logs and tracebacks
     source: KeySource | None
     problem: SecretsError | None = None
 

@@ -32,7 +32,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -87,7 +87,7 @@ class KeyringTimeout(KeyringLocked):
 class KeyLookup:
     """The key to use at start-up, where it came from, and why not if missing."""
 
-    key: str | None
+    key: str | None = field(repr=False)  # a repr lands in logs and tracebacks
     source: KeySource | None
     problem: SecretsError | None = None
 
