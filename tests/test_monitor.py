@@ -360,6 +360,29 @@ async def test_a_failure_deciding_on_the_stream_phase_never_stops_the_supervisio
     assert "deciding on stream phase" in caplog.text
 
 
+async def test_a_failure_deciding_on_the_runway_never_stops_the_timers(simulator, api_key, tmp_path,
+                                                                      monkeypatch, caplog) -> None:
+    """A bug in the runway rule escaped the timer loop: its task died unseen and no timer
+    fired after it -- a pause never ended, and every popup after it was held back."""
+    from datetime import datetime, timedelta, timezone
+
+    from vendo_tray.core import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "RUNWAY_MIN_SECONDS", 0.0)  # estimated again at the next tick
+    async with running(simulator, api_key, tmp_path / "h.db") as (monitor, rec):
+        await until(live(monitor), what="live")
+
+        def broken(*_args: object) -> list:
+            raise RuntimeError("a bug in a rule")
+        monitor.policy.on_runway = broken  # type: ignore[method-assign]  # the fault under test
+        simulator.set_balance(9_000_000)  # a billing event: the runway is estimated again
+        await until(lambda: any(e.kind is Kind.BALANCE for e in rec.events), what="the balance event")
+        monitor.pause(datetime.now(timezone.utc) + timedelta(seconds=0.3))
+        assert monitor.state.paused
+        await until(lambda: not monitor.state.paused, what="the pause's end, from the timer loop")
+    assert "deciding on the runway failed" in caplog.text
+
+
 async def test_the_runway_follows_the_stored_readings_and_each_new_spend(simulator, api_key, tmp_path,
                                                                          monkeypatch) -> None:
     """Two days of history on disk, then live usage: the estimate is in the state within a tick."""

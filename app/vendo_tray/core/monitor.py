@@ -568,11 +568,12 @@ class Monitor:
         while True:
             await wait_set(self._timers_changed, sleep)
             wall, mono = time.time(), time.monotonic()
-            if (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_SECONDS:
-                self.woke_up()
+            slept = (wall - last_wall) - (mono - last_mono) > WAKE_JUMP_SECONDS
             last_wall, last_mono = wall, mono
             failed = False
-            try:
+            try:  # nothing may escape: this task's death would go unseen, and no timer fire again
+                if slept:
+                    self.woke_up()
                 self._emit_notices(self.policy.tick())
             except Exception:
                 log.exception("policy tick failed")
@@ -594,7 +595,10 @@ class Monitor:
             log.exception("estimating the runway failed")
             return
         self._emit_state(runway=runway)
-        self._emit_notices(self.policy.on_runway(runway, self.state.snapshot))
+        try:
+            self._emit_notices(self.policy.on_runway(runway, self.state.snapshot))
+        except Exception:  # nor a bug in its rule (this runs in the timer loop)
+            log.exception("deciding on the runway failed")
 
     def _runway_due(self) -> float:
         """When the runway is estimated again: soon after news, else once its window has slid."""
