@@ -30,7 +30,8 @@ NOT_AT_START = ("uvicorn", "starlette", "vendo_tray.simulator", "vendo_tray.ui.w
                 "vendo_tray.ui.event_model", "vendo_tray.ui.settings_dialog", "vendo_tray.ui.licenses_dialog",
                 "vendo_tray.core.licenses", "desktop_notifier",
                 "dbus_fast", "click", "pygments",
-                "plistlib", "html")  # macOS's login item; the notifier's markup escaping
+                "plistlib", "html",  # macOS's login item; the notifier's markup escaping
+                "PySide6.QtNetwork")  # reachability, when the stream drops; the guard is a Unix socket
 #: What keyring's full search would import besides the platform's back end.
 OTHER_KEYRING_BACKENDS = ("keyring.backends.kwallet", "keyring.backends.libsecret",
                           "keyring.backends.macOS", "keyring.backends.Windows", "keyring.backends.chainer")
