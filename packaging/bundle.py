@@ -128,8 +128,15 @@ def write_version_resource(path: Path) -> Path:
 
 
 def build_onedir() -> None:
-    """PyInstaller from the spec (its log goes to build/pyinstaller.log; errors are shown)."""
-    env = dict(os.environ, VENDO_ICONS_DIR=str(ICONS_OUT),
+    """PyInstaller from the spec (its log goes to build/pyinstaller.log; errors are shown).
+
+    PYTHONNODEBUGRANGES: PyInstaller compiles the bundled modules in this interpreter,
+    and without it every code object carries a table of column positions, there only to
+    underline the failing expression in a traceback (PEP 657); line numbers stay. The
+    PYZ goes from 4.2 to 3.1 MB. (PyInstaller caches compiled modules in the work folder:
+    a build from a clean checkout, as CI's, always compiles with it.)
+    """
+    env = dict(os.environ, PYTHONNODEBUGRANGES="1", VENDO_ICONS_DIR=str(ICONS_OUT),
                VENDO_VERSION_FILE=str(write_version_resource(BUILD / "version_info.txt")))
     started = time.monotonic()
     log_path = BUILD / "pyinstaller.log"
