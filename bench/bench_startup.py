@@ -134,14 +134,15 @@ def start_baseline(home: Path) -> tuple[subprocess.Popen[str], float]:
     return proc, elapsed
 
 
-def start_app(home: Path, base_url: str, env_key: bool = True,
-              timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], float, Path]:
+def start_app(home: Path, base_url: str, env_key: bool = True, timeout: float = 30.0,
+              binary: Path | None = None) -> tuple[subprocess.Popen[bytes], float, Path]:
     config = home / ".config" / "vendo-tray"
     config.mkdir(parents=True, exist_ok=True)
     (config / "settings.json").write_text(json.dumps({"base_url": base_url}))
     log = home / ".local/state/vendo-tray/log/vendo-tray.log"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "vendo_tray", "--log-level", "INFO"],
+    command = [str(binary)] if binary else [sys.executable, "-m", "vendo_tray"]
+    proc = subprocess.Popen([*command, "--log-level", "INFO"],
                             env=isolated_env(home, **({"VENDO_API_KEY": KEY} if env_key else {})),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = t0 + timeout
@@ -188,6 +189,9 @@ def main() -> int:
     parser.add_argument("--idle", type=float, default=60.0, help="seconds of idle measurement")
     parser.add_argument("--ping", type=float, default=25.0, help="the stream's keep-alive interval (s)")
     parser.add_argument("--keyring", action="store_true", help="the key in a keyring, not VENDO_API_KEY")
+    parser.add_argument("--binary", type=Path, metavar="PATH",
+                        help="the built app (build/pyinstaller/dist/vendo-tray/vendo-tray), as the "
+                             ".deb and .tar.gz install it, instead of python -m vendo_tray")
     args = parser.parse_args()
 
     from vendo_tray.simulator import Simulator
@@ -207,7 +211,7 @@ def main() -> int:
                 proc, secs = start_baseline(tmp / f"base{i}")
                 base_starts.append(secs)
                 stop(proc)
-                proc2, secs, log = start_app(tmp / f"app{i}", sim.base_url, env_key)
+                proc2, secs, log = start_app(tmp / f"app{i}", sim.base_url, env_key, binary=args.binary)
                 app_starts.append(secs)
                 found = re.search(r"tray icon shown after (\d+) ms", log.read_text())
                 if found:
@@ -218,7 +222,7 @@ def main() -> int:
 
             # -- idle: CPU, wake-ups and RSS, side by side --------------------------
             base_proc, _ = start_baseline(tmp / "base-idle")
-            app_proc, _, log = start_app(tmp / "app-idle", sim.base_url, env_key)
+            app_proc, _, log = start_app(tmp / "app-idle", sim.base_url, env_key, binary=args.binary)
             desktop.wait_until(lambda: "tray shows live" in log.read_text(), 30, "the app to go live")
             time.sleep(5.0)  # the first snapshot, history writes and runway estimate settle
             procs = (base_proc.pid, app_proc.pid)
@@ -243,7 +247,8 @@ def main() -> int:
     needed = 1 / args.ping + sum(1 / s for s in OWN_POLLS)
     start_ratio, rss_ratio = ratio(app_start, base_start), ratio(app_rss, base_rss)
     in_process = statistics.median(app_self) * 1000 if app_self else float("nan")
-    print(f"vendo-tray startup benchmark (python {sys.version.split()[0]}, key from "
+    what = f"the built app {args.binary}" if args.binary else f"python {sys.version.split()[0]}"
+    print(f"vendo-tray startup benchmark ({what}, key from "
           f"{'a keyring' if args.keyring else 'VENDO_API_KEY'}, {args.runs} cold starts, "
           f"{wall:.0f} s idle, stream ping every {args.ping:g} s)")
     print(f"  RSS, live and idle      : {app_rss:7.1f} MB  (bare tray {base_rss:.1f} MB: {rss_ratio:.2f}x; "
