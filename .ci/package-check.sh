@@ -122,6 +122,18 @@ echo "$line"
 grep -q "(xcb)" <<<"$line" || fail "the self-test did not use the xcb platform"
 grep -q "tray available" <<<"$line" || fail "the self-test saw no tray although trayer runs"
 
+say "installed key reader: the tray's child that reads the keyring (core.secrets.serve_read)"
+# The login keyring, unlocked with a password as a login does; the key stored by libsecret's
+# own CLI and read back through the installed binary, as the tray reads it at start.
+if command -v gnome-keyring-daemon >/dev/null && command -v secret-tool >/dev/null; then
+    printf 'pkgcheck' | gnome-keyring-daemon --unlock --components=secrets --daemonize >/dev/null
+    printf 'vendo_sk_pkgcheck_key' | secret-tool store --label="Vendo Tray" service vendo-tray username api-key \
+        || fail "could not store a key with secret-tool"
+    answer=$(printf 'api-key\n' | /usr/bin/vendo-tray --read-key-from-keyring) || fail "the key reader failed"
+    [ "$answer" = '{"key": "vendo_sk_pkgcheck_key"}' ] || fail "the key reader answered: $answer"
+    echo "read back the stored key through the installed binary"
+fi
+
 say "installed demo for 20 s"
 LOG=$WORK/demo.log
 /usr/bin/vendo-tray --demo >"$LOG" 2>&1 &

@@ -70,6 +70,66 @@ def test_locked_keyring_is_a_typed_error_and_retry_works_after_unlock(real_store
     assert real_store.read() == KEY
 
 
+@pytest.fixture
+def child_store(secret_service: None) -> KeyStore:
+    """As the tray reads at start on Linux: in a child process (core.secrets.serve_read)."""
+    return KeyStore(env={}, read_in_child=True)
+
+
+@pytest.mark.desktop
+def test_a_key_read_in_a_child_is_the_stored_one_and_the_key_reaches_no_log(
+        child_store: KeyStore, real_store: KeyStore, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import sys
+
+    caplog.set_level(logging.DEBUG)
+    assert child_store.read() is None  # nothing stored yet
+    real_store.save(KEY)
+    real_store.save("vendo_sk_second_app_key", account="api-key:staging")
+    keyring_loaded = {m for m in sys.modules if m.startswith("keyring")}
+    assert child_store.read() == KEY
+    assert child_store.read("api-key:staging") == "vendo_sk_second_app_key"
+    found = child_store.stored_lookup()
+    assert (found.key, found.source) == (KEY, KeySource.KEYRING)
+    assert {m for m in sys.modules if m.startswith("keyring")} == keyring_loaded
+    assert KEY not in caplog.text
+
+
+@pytest.mark.desktop
+def test_a_locked_keyring_is_the_same_typed_error_from_the_child(
+        child_store: KeyStore, real_store: KeyStore) -> None:
+    real_store.save(KEY)
+    lock_login_keyring()
+    with pytest.raises(KeyringLocked) as from_child:
+        child_store.read()
+    with pytest.raises(KeyringLocked) as in_process:
+        real_store.read()
+    assert str(from_child.value) == str(in_process.value)
+    found = child_store.stored_lookup()
+    assert found.key is None and isinstance(found.problem, KeyringLocked)
+    unlock_login_keyring()
+    assert child_store.read() == KEY
+
+
+@pytest.mark.desktop
+def test_without_a_secret_service_the_child_says_unavailable(session_bus: str) -> None:
+    with pytest.raises(KeyringUnavailable, match="No system keyring"):
+        KeyStore(env={}, read_in_child=True).read()
+
+
+def test_a_reader_that_answers_nonsense_is_unavailable_not_a_crash(caplog: pytest.LogCaptureFixture) -> None:
+    import sys
+
+    store = KeyStore(env={}, read_in_child=True)
+    store._reader = [sys.executable, "-c", "print('{not json')"]  # a broken or foreign program
+    with pytest.raises(KeyringUnavailable, match="reader failed"):
+        store.read()
+    store._reader = ["/nonexistent/vendo-tray"]
+    with pytest.raises(KeyringUnavailable, match="did not start"):
+        store.read()
+    assert "keyring reader" in caplog.text
+
+
 def test_no_backend_is_a_typed_error_with_an_explanation() -> None:
     store = KeyStore(backend=fail.Keyring(), env={})
     with pytest.raises(KeyringUnavailable, match="No system keyring"):

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from vendo_tray import __version__
+from vendo_tray import KEY_READER_ARG, __version__
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -82,6 +82,10 @@ def _positive_int(text: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if list(sys.argv[1:] if argv is None else argv) == [KEY_READER_ARG]:
+        from vendo_tray.core.secrets import serve_read
+
+        return serve_read(sys.stdin, sys.stdout)
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if args.command == "apps":  # stray arguments may be the key: refused there, never echoed

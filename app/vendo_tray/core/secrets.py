@@ -23,18 +23,31 @@ read every installed distribution's entry points and import and probe every
 back end to find that same one; we let it search only when the user configured
 keyring (``PYTHON_KEYRING_BACKEND``, keyringrc.cfg) or the platform's back end is
 not usable in this session (it may still find KWallet, or report none).
+
+On Linux the tray reads keys in a short-lived child process (``read_in_child``,
+:func:`serve_read`): the Secret Service back end brings secretstorage, jeepney
+and cryptography, about 11 MB that a live tray would otherwise keep for the
+rest of the day to read one string at start (issue 11). The child runs this
+module's own read, so its errors are these, with the same words; the key comes
+back over a pipe, never an argument, the environment or a log line. Storing,
+forgetting and the settings dialog load the back end in the tray itself, as
+before: the user asked for it, and once loaded, reads stay in-process.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import subprocess
 import sys
 import threading
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
+
+from vendo_tray import KEY_READER_ARG
 
 if TYPE_CHECKING:
     from keyring.backend import KeyringBackend
@@ -46,7 +59,9 @@ _T = TypeVar("_T")
 SERVICE = "vendo-tray"
 ACCOUNT = "api-key"
 ENV_VAR = "VENDO_API_KEY"
-
+#: Where a key read in a child pays off: Linux's Secret Service back end is the heavy one
+#: (macOS's and Windows' are thin ctypes wrappers, cheaper than a second process).
+READ_IN_CHILD = sys.platform.startswith("linux")
 
 
 class KeySource(StrEnum):
@@ -133,9 +148,11 @@ class KeyStore:
     """
 
     def __init__(self, backend: KeyringBackend | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, *, read_in_child: bool = False) -> None:
         self._backend = backend
         self._env = os.environ if env is None else env
+        #: Reads go to a child process until this process loads a back end itself (module doc).
+        self._reader = reader_command() if read_in_child and READ_IN_CHILD and backend is None else None
         self._session_keys: dict[str, str] = {}  # by keyring account
         self._lock = threading.Lock()
 
@@ -196,8 +213,35 @@ class KeyStore:
     def read(self, account: str = ACCOUNT) -> str | None:
         """The key stored in the keyring under ``account`` (one per app, core.apps), or None;
         raises our typed errors."""
+        if self._reader is not None and self._backend is None:
+            return self._read_in_child(self._reader, account)
         value = self._call("read", lambda b: b.get_password(SERVICE, account))
         return value or None
+
+    def _read_in_child(self, command: list[str], account: str) -> str | None:
+        """:meth:`read` in a child process (module doc): its answer, or its typed error.
+
+        Blocks as long as the keyring does (an unlock prompt may wait for the user),
+        as the in-process read does; the child ends with this process (serve_read).
+        """
+        env = {name: value for name, value in os.environ.items() if name != ENV_VAR}
+        try:
+            done = subprocess.run(command, input=account + "\n", capture_output=True, text=True,
+                                  env=env, check=False)
+        except OSError as exc:
+            log.warning("keyring reader could not start: %s", exc.strerror or type(exc).__name__)
+            raise KeyringUnavailable("The keyring could not be read (its reader did not start).") from exc
+        if done.stderr.strip():
+            log.debug("keyring reader: %s", done.stderr.strip()[-500:])
+        try:
+            answer = json.loads(done.stdout)
+            error, message, key = answer.get("error"), answer.get("message"), answer.get("key")
+        except (ValueError, AttributeError):
+            log.warning("keyring reader gave no answer (exit status %s)", done.returncode)
+            raise KeyringUnavailable("The keyring could not be read (its reader failed).") from None
+        if error is not None:
+            raise _READER_ERRORS.get(str(error), KeyringUnavailable)(str(message))
+        return key if isinstance(key, str) and key else None
 
     def save(self, key: str, account: str = ACCOUNT) -> None:
         """Store ``key`` in the keyring under ``account``; raises KeyringUnavailable/KeyringLocked.
@@ -251,6 +295,51 @@ class KeyStore:
         if env:
             return KeyLookup(env, KeySource.ENV)
         return self.stored_lookup()
+
+
+_READER_ERRORS: dict[str, type[SecretsError]] = {
+    cls.__name__: cls for cls in (KeyringUnavailable, KeyringLocked, KeyringTimeout)}
+
+
+def reader_command() -> list[str]:
+    """This program as a key reader: the bundled binary itself, or this Python with the package."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, KEY_READER_ARG]
+    return [sys.executable, "-m", "vendo_tray", KEY_READER_ARG]
+
+
+def serve_read(stdin: IO[str], stdout: IO[str]) -> int:
+    """The child's side of ``read_in_child``: one account in, one JSON answer out.
+
+    ``{"key": "..."}`` (null when none is stored) or ``{"error": "KeyringLocked",
+    "message": "..."}``: the store's own typed errors, whose messages never hold the key.
+    """
+    _end_with_parent()
+    account = stdin.readline().strip() or ACCOUNT
+    try:
+        answer: dict[str, str | None] = {"key": KeyStore(env={}).read(account)}
+    except SecretsError as exc:
+        answer = {"error": type(exc).__name__, "message": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - any other failure is "unavailable", in one line
+        answer = {"error": KeyringUnavailable.__name__,
+                  "message": f"The keyring failed to read the key ({type(exc).__name__})."}
+    stdout.write(json.dumps(answer))
+    stdout.flush()
+    return 0
+
+
+def _end_with_parent() -> None:
+    """Linux: have the kernel end this child when the tray does (it may sit on an unlock prompt)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not glibc/musl: the child ends after its answer anyway
+        pass
 
 
 #: How long a command-line caller waits for the keyring (it may sit on an unlock prompt).

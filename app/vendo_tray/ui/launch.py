@@ -89,7 +89,9 @@ def run_app(demo: bool, log_level: str) -> int:
 
     from vendo_tray.ui.platform_id import apply_platform_identity
 
-    keystore = KeyStore(env=claim_env_key())  # before anything is spawned: no child inherits the key
+    # Before anything is spawned: no child inherits the key. Stored keys are read in a child
+    # process on Linux, so the keyring's back end never loads into the tray (core.secrets).
+    keystore = KeyStore(env=claim_env_key(), read_in_child=True)
     log_path = setup_logging(log_level)
     log.info("%s %s starting (demo=%s)", APP_NAME, __version__, demo)
     apply_platform_identity()
