@@ -7,6 +7,9 @@ the stream's heartbeat watchdog alone cancels one 60 s timeout per read.
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 
 from PySide6.QtCore import QEvent, QObject
 
@@ -57,3 +60,30 @@ def test_cancelling_a_handle_that_already_ran_leaves_later_timers_alone(loop) ->
     first.cancel()
     loop.run_until_complete(asyncio.sleep(0.2))
     assert ran == ["first", "second"] and not second.cancelled()
+
+
+def test_timers_never_build_pysides_qt_namespace() -> None:
+    """``killTimer(int)`` made PySide6 build every enum of ``Qt`` (1.3 MB) to resolve its
+    ``Qt.TimerId`` overload; the loop's timers must not, or a live idle tray pays it."""
+    code = (
+        "import asyncio, enum, gc, sys\n"
+        "from PySide6.QtCore import QCoreApplication\n"
+        "from vendo_tray.ui.qloop import QEventLoop\n"
+        "app = QCoreApplication(sys.argv[:1])\n"
+        "loop = QEventLoop(app)\n"
+        "async def main():\n"
+        "    await asyncio.sleep(0.05)\n"
+        "    try:\n"
+        "        async with asyncio.timeout(0.01):\n"
+        "            await asyncio.sleep(1)\n"
+        "    except TimeoutError:\n"
+        "        pass\n"
+        "    loop.call_later(5, print).cancel()\n"
+        "loop.run_until_complete(main())\n"
+        "built = [t.__qualname__ for t in gc.get_objects() if isinstance(t, type)\n"
+        "         and issubclass(t, enum.Enum) and t.__qualname__.startswith('Qt.')]\n"
+        "print(len(built))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "0", "the loop's timers built the Qt namespace's enums"

@@ -7,6 +7,10 @@ killed (qasync issue #35).  The stream's heartbeat watchdog arms a 60 s timeout 
 read and cancels it when the bytes arrive; every REST call arms and cancels a few more.
 Each of them still woke the idle app once, long after it stopped mattering.  Here a
 cancelled handle kills its Qt timer at once, and closing the loop kills them all.
+
+The timers are QBasicTimers, not ``startTimer``/``killTimer``: PySide6 resolves
+``killTimer``'s ``Qt.TimerId`` overload by building every enum of the ``Qt`` namespace
+(about 1,200 members), 1.3 MB that a live idle tray used nowhere else (issue 11).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import qasync
-from PySide6.QtCore import QObject, QTimerEvent
+from PySide6.QtCore import QBasicTimer, QObject, QTimerEvent
 
 #: Most threads the loop's executor runs at once (``asyncio.to_thread``, getaddrinfo).
 WORKERS = 4
@@ -47,26 +51,30 @@ class _Timers(QObject):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._loop = loop
-        self._handles: dict[int, asyncio.Handle] = {}
+        self._handles: dict[int, tuple[QBasicTimer, asyncio.Handle]] = {}
 
     def add_callback(self, handle: asyncio.Handle, delay: float = 0) -> asyncio.Handle:
-        timer_id = self.startTimer(int(max(0.0, delay) * 1000))  # qasync's rounding
-        self._handles[timer_id] = handle
+        timer = QBasicTimer()
+        timer.start(int(max(0.0, delay) * 1000), self)  # qasync's rounding
+        self._handles[timer.timerId()] = (timer, handle)
         if isinstance(handle, _TimerHandle):
-            handle.timer_id = timer_id
+            handle.timer_id = timer.timerId()
         return handle
 
     def kill(self, handle: _TimerHandle) -> None:
         """Stop ``handle``'s timer, if it is still its own (Qt reuses the ids of fired timers)."""
-        if self._handles.get(handle.timer_id) is handle:
+        entry = self._handles.get(handle.timer_id)
+        if entry is not None and entry[1] is handle:
             del self._handles[handle.timer_id]
-            self.killTimer(handle.timer_id)
+            entry[0].stop()
 
     def timerEvent(self, event: QTimerEvent) -> None:  # noqa: N802 - Qt override
-        timer_id = event.timerId()
-        self.killTimer(timer_id)
-        handle = self._handles.pop(timer_id, None)
-        if handle is None or handle.cancelled():
+        entry = self._handles.pop(event.timerId(), None)
+        if entry is None:
+            return
+        timer, handle = entry
+        timer.stop()  # one shot, as call_later is
+        if handle.cancelled():
             return
         # qasync ends run_until_complete() with one more processEvents() *after* it has
         # marked the loop as no longer running; a callback run there (an anyio cancel
@@ -84,8 +92,8 @@ class _Timers(QObject):
 
     def stop(self) -> None:
         """The loop closed: nothing it scheduled may run (or wake us) any more."""
-        for timer_id in self._handles:
-            self.killTimer(timer_id)
+        for timer, _ in self._handles.values():
+            timer.stop()
         self._handles.clear()
 
     def set_debug(self, enabled: bool) -> None:
