@@ -313,6 +313,37 @@ def test_a_server_sent_stream_error_event_is_just_printed(simulator: Simulator, 
 
 
 
+def test_a_server_time_at_the_end_of_the_calendar_is_printed_not_a_crash(
+        simulator: Simulator, api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Year 1 at +05:00 is year 0 in UTC: astimezone() raised OverflowError out of
+    # the loop and the command died with a traceback, deaf to every later event.
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    out = io.StringIO()
+
+    async def scenario() -> tuple[bool, int]:
+        printer = headless.Printer(out)
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url, pace=FAST))
+        async with asyncio.timeout(10):
+            while simulator.stats.open_streams < 1:
+                await asyncio.sleep(0.01)
+            for at in ("0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"):  # emit() sets its own "at"
+                simulator.add_fault("raw", data=b'event: deployment.updated\ndata: {"at": "%s"}\n\n' % at.encode())
+            while out.getvalue().count("\n") < 2 and not task.done():
+                await asyncio.sleep(0.01)
+            simulator.emit("billing.balance_changed", {"remaining_micros": 420_000})
+            while out.getvalue().count("\n") < 3 and not task.done():
+                await asyncio.sleep(0.01)
+        running = not task.done()
+        task.cancel()
+        return running, await task
+
+    running, code = asyncio.run(scenario())
+    lines = out.getvalue().splitlines()
+    assert running and code == headless.EXIT_OK
+    assert [line.split()[1] for line in lines] == ["deployment.updated", "deployment.updated",
+                                                   "billing.balance_changed"]
+
+
 def test_json_line_for_data_nested_too_deep_is_printed_not_a_crash(caplog) -> None:
     # json.loads accepts nesting that json.dumps, called deeper in the stack, refuses.
     from vendo_tray.client import Event

@@ -186,6 +186,8 @@ HOSTILE = [
     ({"at": "2026-05-02T12:00:00"}, "at", datetime(2026, 5, 2, 12, tzinfo=timezone.utc)),
     ({"at": "2026-05-02T14:00:00+02:00"}, "at", datetime(2026, 5, 2, 12, tzinfo=timezone.utc)),
     ({"at": "9" * 600}, "at", None),
+    ({"at": "0001-01-01T00:00:00+05:00"}, "at", None),   # year 0 in UTC: no local time
+    ({"at": "9999-12-31T23:59:59-05:00"}, "at", None),
     ({"status": 3}, "status", None),
     ({"window": ["daily"]}, "window", None),
 ]

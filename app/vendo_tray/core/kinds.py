@@ -17,7 +17,7 @@ import logging
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from itertools import islice
 from typing import Any
@@ -400,6 +400,12 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+#: Server times outside this are no times: within a day of datetime's ends, showing one in
+#: the local zone (``astimezone``) raises OverflowError wherever it is shown.
+_TIME_RANGE = (datetime.min.replace(tzinfo=timezone.utc) + timedelta(days=1),
+               datetime.max.replace(tzinfo=timezone.utc) - timedelta(days=1))
+
+
 def _time(value: Any) -> datetime | None:
     text = _text(value)
     if text is None:
@@ -408,7 +414,8 @@ def _time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except (ValueError, OverflowError):
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if _TIME_RANGE[0] <= parsed <= _TIME_RANGE[1] else None
 
 
 class RecentKeys:
