@@ -23,6 +23,7 @@ from typing import IO
 import pytest
 
 import desktop
+from conftest import stop_task
 from vendo_tray import headless
 from vendo_tray.core.kinds import normalize
 from vendo_tray.simulator import Simulator
@@ -264,6 +265,48 @@ def test_an_outage_never_ends_it_and_every_event_after_it_is_printed(
     notes = err.getvalue()
     assert "503" in notes and "reconnected" not in notes            # --json keeps human notes quiet
     assert "Traceback" not in notes and api_key not in notes
+
+
+def test_a_server_that_accepts_and_closes_backs_off_and_one_that_stayed_up_starts_over(
+        simulator: Simulator, api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every "opened" counted as a new start, so against a server that answers 200 and
+    # ends at once (a flapping proxy) the wait never grew past the first: retried
+    # every 30 s for ever. The tray's rule now (core.monitor.StayedUp): open at least
+    # the first wait.
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    pace = headless.Pace(offline_retry=(0.3, 1.2), stream_options=FAST.stream_options)
+
+    def waits() -> list[float]:
+        return [float(line.split("trying again in ")[1].split()[0])
+                for line in err.getvalue().splitlines() if "trying again in" in line]
+
+    async def until(predicate, what: str) -> None:
+        async with asyncio.timeout(20):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    async def scenario() -> list[float]:
+        printer = headless.Printer(io.StringIO(), json_lines=True)
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url, pace=pace))
+        try:
+            await until(lambda: simulator.stats.open_streams == 1, "the stream")
+            simulator.add_fault("flap", count=9)                    # three give-ups, every attempt "opened"
+            simulator.drop_streams()
+            await until(lambda: len(waits()) >= 3, "three give-ups")
+            opened = simulator.stats.streams_opened
+            await until(lambda: simulator.stats.streams_opened > opened and simulator.stats.open_streams == 1,
+                        "the stream back")
+            await asyncio.sleep(0.4)                                # up for longer than the first wait
+            simulator.add_fault("status", count=3, status=503)
+            simulator.drop_streams()
+            await until(lambda: len(waits()) >= 4, "the next give-up")
+            return waits()
+        finally:
+            await stop_task(task)
+
+    assert asyncio.run(scenario()) == [0.3, 0.6, 1.2, 0.3]
 
 
 @pytest.mark.parametrize("json_lines", [False, True])

@@ -46,7 +46,7 @@ from vendo_tray.client import (
 )
 from vendo_tray.client.events import give_up_text
 from vendo_tray.core.kinds import RecentKeys, VendoEvent, normalize
-from vendo_tray.core.monitor import OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX
+from vendo_tray.core.monitor import OFFLINE_RETRY_FIRST, OFFLINE_RETRY_MAX, StayedUp
 from vendo_tray.core.secrets import KEYRING_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -174,14 +174,15 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
     Each new subscription resumes from the last id printed, so an outage of
     any length loses nothing the server still holds.  The waits between them
     are the tray app's offline schedule, restarting from the first once a
-    connection opened again.  With ``max_failures`` the client counts the
-    failures and its give-up ends the run instead.
+    stream stayed open at least that long (the tray's rule: ``StayedUp``).
+    With ``max_failures`` the client counts the failures and its give-up ends
+    the run instead.
     """
-    notes = _StatusNotes(client.base_url, printer.json_lines)
+    notes = _StatusNotes(client.base_url, printer.json_lines, StayedUp(pace.offline_retry[0]))
     offline = ReconnectPolicy(max_failures=None, backoff_base=pace.offline_retry[0], max_backoff=pace.offline_retry[1])
     options: dict[str, Any] = {"max_failures": max_failures} if max_failures is not None else {}
     resume: str | None = None
-    give_ups, opens = 0, notes.opens
+    give_ups = 0
     while True:
         stream = client.events.subscribe(last_event_id=resume, on_status=notes, **options, **pace.stream_options)
         final: Event | None = None   # the client's own stream.error, when it gave up
@@ -197,8 +198,8 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
             if printer.json_lines and final is not None:
                 printer.live(final)   # scripts see it too; humans get the message below
             return _fail(message, EXIT_STREAM)
-        give_ups = 1 if notes.opens != opens else give_ups + 1
-        opens = notes.opens
+        give_ups = 1 if notes.stayed_up.stayed else give_ups + 1
+        notes.stayed_up.stayed = False
         delay = offline.backoff(give_ups)
         print(f"{PROG}: {message}; trying again in {delay:g} s (Ctrl-C to stop)", file=sys.stderr, flush=True)
         await asyncio.sleep(delay)
@@ -290,14 +291,16 @@ def _clock(when: datetime) -> str:
 
 
 class _StatusNotes:
-    """Short notes on stderr when the stream goes live (human mode only); counts the opens."""
+    """Short notes on stderr when the stream goes live (human mode only); tells ``stayed_up``."""
 
-    def __init__(self, base_url: str, quiet: bool) -> None:
+    def __init__(self, base_url: str, quiet: bool, stayed_up: StayedUp) -> None:
         self._base_url = base_url
         self._quiet = quiet
         self.opens = 0
+        self.stayed_up = stayed_up
 
     def __call__(self, status: StreamStatus) -> None:
+        self.stayed_up.on_status(status)
         if status.phase != "open":
             return
         self.opens += 1

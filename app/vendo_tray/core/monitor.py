@@ -102,6 +102,31 @@ class Liveness:
     at: float | None = None
 
 
+class StayedUp:
+    """Whether a stream stayed open long enough that the next give-up starts the offline
+    schedule over: at least ``threshold`` seconds (the schedule's first wait).
+
+    WHY not "it opened": a server that answers 200 and ends at once (a flapping proxy,
+    an overloaded pod) opens a stream on every attempt; ``vendo-tray events`` counted
+    that as a new start and retried it every 30 s for ever instead of backing off to
+    5 min.  One rule for the tray's monitor and ``vendo-tray events``: feed it every
+    :class:`StreamStatus`, read :attr:`stayed`, reset it when a new count begins.
+    """
+
+    def __init__(self, threshold: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._threshold = threshold
+        self._clock = clock
+        self._open_since: float | None = None
+        self.stayed = False
+
+    def on_status(self, status: StreamStatus) -> None:
+        if status.phase == "open":
+            self._open_since = self._clock()
+        elif self._open_since is not None:  # the stream that was open has ended
+            self.stayed |= self._clock() - self._open_since >= self._threshold
+            self._open_since = None
+
+
 async def check_key(key: str, base_url: str, **client_options: Any) -> str:
     """A real call to the connections endpoint; returns what answered or raises VendoError.
 
@@ -182,10 +207,9 @@ class Monitor:
         self.liveness = Liveness("stopped")
         #: Client lifetimes (stream + reconciler) running now: never more than one.
         self.lifetimes = 0
-        #: When the open stream opened (monotonic), and whether one stayed open long enough
-        #: in this client lifetime that a later give-up starts the offline schedule over.
-        self._live_since: float | None = None
-        self._stayed_up = False
+        #: Whether a stream stayed open long enough in this client lifetime that a later
+        #: give-up starts the offline schedule over.
+        self._stayed_up = StayedUp(self._offline_retry[0], clock)
         self._runway_at = -math.inf  # clock time of the last runway estimate
         self._runway_stale = True  # a billing event or a new balance since then
 
@@ -333,14 +357,14 @@ class Monitor:
                     await self._wake.wait()
                     continue
                 self._set_liveness("due", self._clock())
-                self._stayed_up = False
+                self._stayed_up.stayed = False
                 try:
                     outcome = await self._run_connected()
                 except Exception as exc:  # a bug in one client lifetime must not end the supervision
                     log.exception("client lifetime failed unexpectedly; retrying later")
                     self._emit_state(detail=unexpected(exc))
                     outcome = Outcome.OFFLINE
-                if outcome is Outcome.RESTART or self._stayed_up:  # a new start: the schedule starts over
+                if outcome is Outcome.RESTART or self._stayed_up.stayed:  # a new start: the schedule starts over
                     offline_delay = self._offline_retry[0]
                 if outcome is Outcome.RESTART:
                     continue
@@ -465,6 +489,7 @@ class Monitor:
         return Outcome.REJECTED
 
     def _on_stream_status(self, status: StreamStatus) -> None:
+        self._stayed_up.on_status(status)
         if status.phase == "open":
             if self._was_live and self._reconciler is not None:
                 self._reconciler.on_gap()  # a reconnect: catch up on what the replay may not hold
@@ -472,13 +497,9 @@ class Monitor:
             self._opened_at = time.time()
             if self.store.last_event_id(self.app.id) is not None:  # resuming: a replay is on its way
                 self.policy.begin_catch_up()
-            self._live_since = self._clock()
             self._set_liveness("open")
             self._set_phase(Phase.LIVE)
             return
-        if self._live_since is not None:  # the stream that was open has ended
-            self._stayed_up |= self._clock() - self._live_since >= self._offline_retry[0]
-            self._live_since = None
         if status.phase == "backoff":
             detail = status.error or (f"HTTP {status.http_status}" if status.http_status else None)
             self._set_liveness("due", self._clock() + (status.delay or 0.0))
