@@ -309,6 +309,54 @@ def test_a_server_that_accepts_and_closes_backs_off_and_one_that_stayed_up_start
     assert asyncio.run(scenario()) == [0.3, 0.6, 1.2, 0.3]
 
 
+def test_an_unforeseen_error_in_the_loop_is_one_line_and_a_retry_not_the_end(
+        simulator: Simulator, api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bug (here: printing one event raises) ended the command with a traceback, deaf
+    # from then on. Like the tray's monitor, it now says so in one line and subscribes
+    # again on the offline schedule, after the event it could not print.
+    monkeypatch.setenv("VENDO_API_KEY", api_key)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    out = io.StringIO()
+    human_line = headless._human_line
+
+    def buggy(event):
+        if event.data.get("bug"):
+            raise RuntimeError("a bug, quoting vendo_sk_secret")
+        return human_line(event)
+
+    monkeypatch.setattr(headless, "_human_line", buggy)
+
+    async def until(predicate, what: str) -> None:
+        async with asyncio.timeout(20):
+            while not predicate():
+                await asyncio.sleep(0.01)
+
+    async def scenario() -> str:
+        printer = headless.Printer(out)
+        task = asyncio.create_task(headless._main(printer, age=None, base_url=simulator.base_url, pace=FAST))
+        try:
+            await until(lambda: simulator.stats.open_streams == 1, "the stream")
+            poison = simulator.emit("deployment.updated", {"bug": True})
+            await until(lambda: "trying again in" in err.getvalue() or task.done(), "the retry")
+            assert not task.done(), "the command ended"
+            await until(lambda: simulator.stats.streams_opened == 2 and simulator.stats.open_streams == 1,
+                        "the stream again")
+            simulator.emit("billing.balance_changed", {"remaining_micros": 420_000})
+            await until(lambda: "$0.42" in out.getvalue(), "the next event")
+            return poison
+        finally:
+            await stop_task(task)
+
+    poison = asyncio.run(scenario())
+    assert out.getvalue().count("\n") == 1 and "billing.balance_changed" in out.getvalue()
+    lines = [line for line in err.getvalue().splitlines() if line.strip() and "listening on" not in line
+             and "reconnected" not in line]
+    assert len(lines) == 1 and "unexpected error: RuntimeError" in lines[0] and "trying again in" in lines[0]
+    assert "Traceback" not in err.getvalue() and "vendo_sk_secret" not in err.getvalue()
+    assert simulator.stats.last_event_ids == [None, poison], "resumed after the event it could not print"
+
+
 @pytest.mark.parametrize("json_lines", [False, True])
 def test_max_failures_exits_1_with_one_message(simulator: Simulator, api_key: str, json_lines: bool,
                                                monkeypatch: pytest.MonkeyPatch,

@@ -8,8 +8,9 @@ It is an app, not a library call: an outage (5xx, a server restart, no
 network) never ends it.  After the client's quick retries give up it tries
 again on the tray app's offline schedule (30 s doubling to 5 min), resuming
 with ``Last-Event-ID`` so the events sent meanwhile are printed, and says on
-stderr what it is doing.  ``--max-failures N`` is for scripts that would
-rather stop: after N failed attempts in a row it exits 1.
+stderr what it is doing; an unforeseen error (a bug) is one line on stderr
+and the same retry, past the event it failed on.  ``--max-failures N`` is for
+scripts that would rather stop: after N failed attempts in a row it exits 1.
 
 Exit status: 0 when stopped (Ctrl-C, SIGTERM, a closed pipe); 1 when
 ``--max-failures`` ran out or the server refused the request for good; 2 for
@@ -39,6 +40,7 @@ from vendo_tray.client import (
     AsyncVendo,
     AuthError,
     Event,
+    EventStream,
     ReconnectPolicy,
     StreamStatus,
     VendoError,
@@ -186,14 +188,17 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
     while True:
         stream = client.events.subscribe(last_event_id=resume, on_status=notes, **options, **pace.stream_options)
         final: Event | None = None   # the client's own stream.error, when it gave up
-        async with stream:
-            async for event in stream:
-                if event.kind == "stream.error" and stream.gave_up:
-                    final = event
-                    break
-                printer.live(event)
+        try:
+            final = await _print_until_give_up(stream, printer)
+            why = give_up_text(final.data if final is not None else None)
+        except (VendoError, OSError):  # the caller's: an exit status, or a closed stdout
+            raise
+        except Exception as exc:  # a bug or an unforeseen library error: one line and a retry, never the end
+            log.debug("the events stream failed unexpectedly", exc_info=True)
+            why = f"unexpected error: {type(exc).__name__} (--log-level debug shows where)"
+        # Past the event that failed, if one did: replayed, it would fail on every retry.
         resume = stream.last_event_id
-        message = "the events stream stopped: " + give_up_text(final.data if final is not None else None)
+        message = "the events stream stopped: " + why
         if max_failures is not None:
             if printer.json_lines and final is not None:
                 printer.live(final)   # scripts see it too; humans get the message below
@@ -203,6 +208,16 @@ async def _listen(client: AsyncVendo, printer: Printer, max_failures: int | None
         delay = offline.backoff(give_ups)
         print(f"{PROG}: {message}; trying again in {delay:g} s (Ctrl-C to stop)", file=sys.stderr, flush=True)
         await asyncio.sleep(delay)
+
+
+async def _print_until_give_up(stream: EventStream, printer: Printer) -> Event | None:
+    """Print ``stream`` until it ends; return the client's own ``stream.error`` if it gave up."""
+    async with stream:
+        async for event in stream:
+            if event.kind == "stream.error" and stream.gave_up:  # not a server-sent look-alike
+                return event
+            printer.live(event)
+    return None
 
 
 def _key_from_env_or_keyring(timeout: float = KEYRING_TIMEOUT) -> str | None:
