@@ -379,3 +379,22 @@ def test_closed_notifier_ignores_new_work(loop, server, make) -> None:
     n.show(reauth_notice())
     settle(loop, n)
     assert server.calls == []
+
+
+def test_a_stop_while_aclose_waits_for_its_worker_stops_it(loop, server, make) -> None:
+    """aclose awaited its cancelled worker under ``except CancelledError: pass``, so a stop of
+    aclose itself landing there (the app's 3 s bound on quitting) was swallowed and the
+    popups' withdrawal and the bus disconnect went on past the bound."""
+    n, _ = make()
+    n.show(reauth_notice())  # the worker is on its way to the server
+
+    async def scenario() -> asyncio.Future[None]:
+        closing = asyncio.ensure_future(n.aclose())
+        while n._worker is None or n._worker.done() or not n._closed:
+            await asyncio.sleep(0)
+        closing.cancel()
+        await asyncio.wait({closing}, timeout=5)
+        return closing
+
+    closing = loop.run_until_complete(scenario())
+    assert closing.done() and closing.cancelled(), "aclose carried on after it was stopped"

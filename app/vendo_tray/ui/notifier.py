@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vendo_tray.client.safety import plain
+from vendo_tray.core.aio import cancel_and_wait
 from vendo_tray.core.notices import Action, Notice, Urgency
 
 if TYPE_CHECKING:
@@ -189,11 +190,8 @@ class Notifier:
     async def aclose(self) -> None:
         """Close, withdraw our visible popups, and disconnect from the server."""
         self.close()
-        if self._worker is not None:
-            try:
-                await self._worker
-            except asyncio.CancelledError:
-                pass
+        if self._worker is not None:  # cancelled by close(); a stop of aclose while it unwinds must stop aclose
+            await cancel_and_wait(self._worker)
         for subject in sorted(self._native_shown):
             await self._withdraw_native(subject)
         disconnect = getattr(self._native, "disconnect", None)  # never created: nothing to close
