@@ -10,6 +10,7 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from conftest import stop_task
 from vendo_tray.core.apps import DEFAULT_APP_ID, DEFAULT_APP_NAME, AppKey, AppProfile
 from vendo_tray.core.fleet import Fleet
 from vendo_tray.core.monitor import Monitor
@@ -109,8 +110,7 @@ def test_settings_opened_after_a_rejection_say_why(qapp, loop, tmp_path: Path, s
     text = shell.settings_dialog.key_status.text()
     assert "app_unknown" in text and "vendo_sk_" not in text
     shell.settings_dialog.close()
-    task.cancel()
-    loop.run_until_complete(asyncio.gather(task, return_exceptions=True))
+    loop.run_until_complete(stop_task(task))  # a monitor that crashed meanwhile fails the test
     loop.run_until_complete(shell.monitor.aclose())
     shell.tray.dispose()
 

@@ -29,6 +29,7 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
+    from vendo_tray.core.aio import cancel_and_wait, failure_of
     from vendo_tray.core.monitor import Monitor
     from vendo_tray.core.settings import Settings
     from vendo_tray.core.store import Store
@@ -45,8 +46,11 @@ CHILD = textwrap.dedent("""
         async with asyncio.timeout(20):
             while store.count() < facts["shown"] + 2:     # what was sent while it was away
                 await asyncio.sleep(0.02)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # conftest.stop_task's way (this child cannot import conftest): a monitor that
+        # crashed mid-test fails the test instead of hiding in gather(return_exceptions=True).
+        await cancel_and_wait(task)
+        if (error := failure_of(task)) is not None:
+            raise error
 
     asyncio.run(listen())
     facts["keys"] = [e.key for e in store.page(0, 100)]
