@@ -357,6 +357,29 @@ def test_an_unforeseen_error_in_the_loop_is_one_line_and_a_retry_not_the_end(
     assert simulator.stats.last_event_ids == [None, poison], "resumed after the event it could not print"
 
 
+def test_a_stdout_that_cannot_be_written_is_one_line_and_exit_1(simulator: Simulator, env: dict[str, str]) -> None:
+    """``vendo-tray events > /dev/full`` (a full disk): one line, not a traceback."""
+    with open("/dev/full", "w") as full:
+        proc = subprocess.Popen([sys.executable, "-m", "vendo_tray", "events"], stdout=full,
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, **env},
+                                preexec_fn=desktop.like_a_terminal_command)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if "listening on" in line:
+                break
+        simulator.emit("billing.balance_changed", {"remaining_micros": 420_000})
+        code = proc.wait(timeout=20)
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert code == 1
+    assert "cannot write to standard output (No space left on device)" in err
+    assert "Traceback" not in err and "Exception ignored" not in err
+
+
 @pytest.mark.parametrize("json_lines", [False, True])
 def test_max_failures_exits_1_with_one_message(simulator: Simulator, api_key: str, json_lines: bool,
                                                monkeypatch: pytest.MonkeyPatch,

@@ -126,11 +126,18 @@ def _run(json_lines: bool, since: str | None, base_url: str | None, max_failures
     except (KeyboardInterrupt, asyncio.CancelledError):
         return EXIT_OK
     except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, and keep Python from
-        # complaining again when it flushes stdout at exit.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (`| head`): stop quietly.
+        _drop_stdout()
         return EXIT_OK
+    except OSError as exc:  # stdout itself failed: a full disk, /dev/full, a vanished terminal
+        _drop_stdout()
+        return _fail(f"cannot write to standard output ({exc.strerror or type(exc).__name__})", EXIT_STREAM)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so Python's flush at exit does not complain a second time."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 async def _main(printer: Printer, *, age: timedelta | None, base_url: str | None,
